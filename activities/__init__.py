@@ -1,0 +1,1 @@
+"""Side effects that LinkDesk's Temporal workflows call: directory changes and notifications."""

@@ -1,0 +1,80 @@
+"""Directory side effects: applying a completed request's change, exactly once."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.exc import IntegrityError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from service import admin
+from service.directory import relationship_between
+from service.domain import RequestKind
+from service.extensions import db
+from service.models import AppliedChange, Console, Instance
+from workflows.shared import ApplyChange, ApplyResult
+
+TARGET_FLAGS = {  # (access_enabled, linked) after the change; None leaves a flag alone
+    RequestKind.ENABLE_ACCESS: (True, None),
+    RequestKind.ESTABLISH_LINK: (None, True),
+    RequestKind.DISSOCIATE_LINK: (False, False),
+}
+
+
+class DirectoryActivities:
+    """Activities that change the directory; each runs in its own app context."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    @activity.defn(name="apply_relationship_change")
+    def apply_relationship_change(self, change: ApplyChange) -> ApplyResult:
+        """Set the relationship flags a request asks for, once per request ID.
+
+        The `AppliedChange` marker (keyed by request ID), the flags and the audit event
+        commit in one transaction, so a retry after a crash either finds the marker and
+        changes nothing, or finds nothing done. A console or instance removed meanwhile is
+        a permanent failure.
+        """
+        with self.app.app_context():
+            try:
+                return self._apply(change)
+            except IntegrityError:  # a concurrent attempt committed first
+                db.session.rollback()
+                return self._apply(change)
+
+    def _apply(self, change: ApplyChange) -> ApplyResult:
+        done = db.session.get(AppliedChange, change.request_id)
+        if done is not None:
+            return ApplyResult(bool(done.access_enabled), bool(done.linked), applied_now=False)
+        console = db.session.get(Console, change.console_id)
+        instance = db.session.get(Instance, change.instance_id)
+        if console is None or instance is None:
+            missing = "console" if console is None else "instance"
+            raise ApplicationError(
+                f"The {missing} was removed from the directory; nothing was changed.",
+                type="DirectoryObjectRemoved",
+                non_retryable=True,
+            )
+        kind = RequestKind(change.kind)
+        current = relationship_between(console, instance)
+        access, linked = TARGET_FLAGS[kind]
+        row = admin.set_relationship(
+            console,
+            instance,
+            access_enabled=current.access_enabled if access is None else access,
+            linked=current.linked if linked is None else linked,
+            actor=change.actor,
+            reason=change.request_id,
+        )
+        db.session.add(
+            AppliedChange(
+                request_id=change.request_id,
+                kind=kind,
+                relationship_id=row.id,
+                access_enabled=row.access_enabled,
+                linked=row.linked,
+            )
+        )
+        db.session.commit()
+        return ApplyResult(bool(row.access_enabled), bool(row.linked), applied_now=True)

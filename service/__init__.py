@@ -1,0 +1,53 @@
+"""LinkDesk's web application: the Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from service import config
+
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build a LinkDesk app; `overrides` take precedence over defaults and the environment."""
+    app = Flask(__name__)
+    config.load(app, overrides)
+
+    from service import auth, errors, health
+    from service import api as json_api
+    from service.extensions import db, migrate
+    from service.temporal import TemporalBridge
+    from service.web import views
+    from workflows.client import TemporalSettings
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    with app.app_context():
+        if config.is_sqlite(app.config["DATABASE_URL"]):
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    auth.init_app(app)
+    errors.register(app)
+    json_api.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(views.bp)
+    app.extensions["linkdesk.temporal"] = TemporalBridge(TemporalSettings.from_config(app.config))
+    if app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY:
+        log.warning("LINKDESK_SECRET_KEY is not set: using the development key (SQLite only)")
+    return app
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite shared by the web processes and the worker: WAL, waits on locks, foreign keys."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,263 @@
+"""Administrator changes to the directory and the user base, each one audited.
+
+These functions add to the session and flush; the caller commits, so a batch (a CSV import,
+the demo seed) lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from service.auth import hash_password
+from service.directory import is_valid_code, normalise_code
+from service.domain import ConsoleType, Role
+from service.errors import Conflict, Invalid
+from service.extensions import db
+from service.models import AuditEvent, Console, Instance, Relationship, User
+
+
+def audit(
+    actor: str, action: str, obj: Any, ref: str, comment: str | None = None, **detail: Any
+) -> None:
+    """Record who changed what, and why when there is a reason."""
+    db.session.add(
+        AuditEvent(
+            actor=actor,
+            action=action,
+            object_type=type(obj).__name__.lower(),
+            object_ref=ref,
+            detail=detail,
+            comment=comment,
+        )
+    )
+
+
+def _code(value: str, field: str = "code") -> str:
+    code = normalise_code(value)
+    if not is_valid_code(code):
+        raise Invalid(
+            f"{value!r} is not a valid code.",
+            fields={field: ["1-64 letters, digits, '.', '-' or '_', with at least one letter."]},
+        )
+    return code
+
+
+def _name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > 200:
+        raise Invalid("A name is required.", fields={"name": ["Between 1 and 200 characters."]})
+    return name
+
+
+def upsert_console(code: str, name: str, type_: str, actor: str) -> Console:
+    """Create a console, or update the name and type of the one with this code."""
+    code = _code(code)
+    try:
+        console_type = ConsoleType(type_.strip().lower())
+    except ValueError:
+        choices = ", ".join(t.value for t in ConsoleType)
+        raise Invalid(
+            f"Unknown console type {type_!r}.", fields={"type": [f"One of: {choices}."]}
+        ) from None
+    console = db.session.execute(select(Console).where(Console.code == code)).scalar_one_or_none()
+    if console is None:
+        console = Console(code=code, name=_name(name), type=console_type)
+        db.session.add(console)
+        audit(actor, "console.created", console, code, name=console.name, type=console_type.value)
+    elif (console.name, console.type) != (_name(name), console_type):
+        console.name, console.type = _name(name), console_type
+        audit(actor, "console.updated", console, code, name=console.name, type=console_type.value)
+    db.session.flush()
+    return console
+
+
+def upsert_instance(code: str, name: str, actor: str) -> Instance:
+    """Create an instance, or update the name of the one with this company code."""
+    code = _code(code)
+    instance = db.session.execute(
+        select(Instance).where(Instance.code == code)
+    ).scalar_one_or_none()
+    if instance is None:
+        instance = Instance(code=code, name=_name(name))
+        db.session.add(instance)
+        audit(actor, "instance.created", instance, code, name=instance.name)
+    elif instance.name != _name(name):
+        instance.name = _name(name)
+        audit(actor, "instance.updated", instance, code, name=instance.name)
+    db.session.flush()
+    return instance
+
+
+def set_relationship(
+    console: Console,
+    instance: Instance,
+    *,
+    access_enabled: bool,
+    linked: bool,
+    actor: str,
+    reason: str | None = None,
+) -> Relationship:
+    """Set both flags of a console-instance relationship, creating it if needed."""
+    row = db.session.execute(
+        select(Relationship).where(
+            Relationship.console_id == console.id, Relationship.instance_id == instance.id
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = Relationship(console=console, instance=instance)
+        db.session.add(row)
+    before = (bool(row.access_enabled), bool(row.linked))
+    row.access_enabled, row.linked = access_enabled, linked
+    if row.id is None or before != (access_enabled, linked):
+        audit(
+            actor,
+            "relationship.set",
+            row,
+            f"{console.code}/{instance.code}",
+            reason,
+            access_enabled=access_enabled,
+            linked=linked,
+        )
+    db.session.flush()
+    return row
+
+
+def create_user(
+    username: str,
+    *,
+    role: str,
+    password: str,
+    actor: str,
+    display_name: str | None = None,
+    email: str | None = None,
+    console: Console | None = None,
+    instances: Iterable[Instance] = (),
+) -> User:
+    """Create a user whose scope fits the role: partners need a console, admins instances."""
+    username = username.strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise Invalid("Invalid username.", fields={"username": ["1-64 characters, no spaces."]})
+    try:
+        user_role = Role(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise Invalid(f"Unknown role {role!r}.", fields={"role": [f"One of: {choices}."]}) from None
+    instances = list(instances)
+    if user_role == Role.PARTNER and console is None:
+        raise Invalid("A partner works from a console.", fields={"console": ["Required."]})
+    if user_role == Role.INSTANCE_ADMIN and not instances:
+        raise Invalid("An instance admin needs instances.", fields={"instances": ["Required."]})
+    if user_role != Role.PARTNER and console is not None:
+        raise Invalid("Only partners have a console.", fields={"console": ["Not for this role."]})
+    if user_role != Role.INSTANCE_ADMIN and instances:
+        raise Invalid(
+            "Only instance admins have instances.", fields={"instances": ["Not for this role."]}
+        )
+    if len(password) < 4:
+        raise Invalid("The password is too short.", fields={"password": ["At least 4 chars."]})
+    if db.session.execute(select(User.id).where(User.username == username)).first():
+        raise Conflict(f"There is already a user {username!r}.", fields={"username": ["Taken."]})
+    user = User(
+        username=username,
+        display_name=(display_name or username).strip(),
+        email=email,
+        role=user_role,
+        password_hash=hash_password(password),
+        console=console,
+        instances=instances,
+    )
+    db.session.add(user)
+    audit(
+        actor,
+        "user.created",
+        user,
+        username,
+        role=user_role.value,
+        console=console.code if console else None,
+        instances=[i.code for i in instances],
+    )
+    db.session.flush()
+    return user
+
+
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+
+
+def _flag(value: str | None, field: str) -> bool:
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise Invalid(f"{field} must be true or false.", fields={field: ["true or false"]})
+
+
+CSV_COLUMNS = {
+    "consoles": ("code", "name", "type"),
+    "instances": ("code", "name"),
+    "relationships": ("console", "instance", "access_enabled", "linked"),
+}
+
+
+@dataclass
+class ImportResult:
+    """What a CSV import did, or the errors that stopped it (then it wrote nothing)."""
+
+    rows: int
+    errors: list[str]
+
+
+def import_csv(kind: str, stream: IO[str], actor: str) -> ImportResult:
+    """Create or update consoles, instances or relationships from CSV, all or nothing."""
+    columns = CSV_COLUMNS[kind]
+    reader = csv.DictReader(stream)
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        return ImportResult(0, [f"missing column(s): {', '.join(missing)}"])
+    errors: list[str] = []
+    rows = 0
+    for line, row in enumerate(reader, start=2):
+        rows += 1
+        try:
+            with db.session.begin_nested():
+                _import_row(kind, row, actor)
+        except (Invalid, Conflict) as exc:
+            details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
+            errors.append(f"line {line}: {exc.message}" + (f" ({details})" if details else ""))
+    if errors:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    return ImportResult(rows, errors)
+
+
+def _import_row(kind: str, row: dict[str, str], actor: str) -> None:
+    if kind == "consoles":
+        upsert_console(row["code"] or "", row["name"] or "", row["type"] or "", actor)
+    elif kind == "instances":
+        upsert_instance(row["code"] or "", row["name"] or "", actor)
+    else:
+        console = _find(Console, row["console"], "console")
+        instance = _find(Instance, row["instance"], "instance")
+        set_relationship(
+            console,
+            instance,
+            access_enabled=_flag(row["access_enabled"], "access_enabled"),
+            linked=_flag(row["linked"], "linked"),
+            actor=actor,
+        )
+
+
+def _find(model: type[Console] | type[Instance], code: str | None, field: str) -> Any:
+    found = db.session.execute(
+        select(model).where(model.code == normalise_code(code or ""))
+    ).scalar_one_or_none()
+    if found is None:
+        raise Invalid(f"Unknown {field} {code!r}.", fields={field: ["Import it first."]})
+    return found

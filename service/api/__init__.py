@@ -1,0 +1,55 @@
+"""The JSON API under /api/v1, documented by OpenAPI 3 generated from the marshmallow schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from service.api.schemas import ErrorSchema
+
+
+class LinkDeskApi(Api):
+    """flask-smorest's Api, with errors left to the app's one handler (service.errors)."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        """Errors are rendered by service.errors for the API and the pages alike."""
+
+
+OPENAPI_CONFIG: dict[str, Any] = {
+    "API_TITLE": "LinkDesk API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": (
+                "Requests to Customer Service about console-company relationships. "
+                "Authenticate with `Authorization: Bearer <token>` (create one with "
+                "`POST /api/v1/tokens`). Errors have the body `{\"error\": {\"code\", "
+                "\"message\", \"fields\"}}`."
+            )
+        },
+        "security": [{"bearerAuth": []}],
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+        },
+    },
+}
+
+
+def init_app(app: Flask) -> None:
+    """Register the API blueprints and the OpenAPI document on the app."""
+    from service.api import directory, me, tokens
+
+    for key, value in OPENAPI_CONFIG.items():
+        app.config.setdefault(key, value)
+    api = LinkDeskApi(app)  # one per app: it holds that app's OpenAPI document
+    for module in (tokens, me, directory):
+        api.register_blueprint(module.blp)

@@ -1,0 +1,192 @@
+"""Who the caller is: passwords, sign-in throttling, personal API tokens, sessions and CSRF."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from datetime import datetime, timedelta
+
+from flask import Flask, Response, current_app, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from service.errors import Invalid, NotFound, Throttled, Unauthorized
+from service.extensions import csrf, db, login_manager
+from service.models import ApiToken, LoginAttempt, User, utcnow
+
+TOKEN_PREFIX = "ldk_"
+# Hash compared against when the username is unknown, so both failures cost the same time.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+# Endpoints that take credentials in the body instead of riding on an ambient cookie.
+CSRF_EXEMPT_ENDPOINTS = frozenset({"tokens.create_token"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRONG_CREDENTIALS = "Wrong username or password."
+
+
+def hash_password(password: str) -> str:
+    """A salted, slow hash of a password for storage."""
+    return generate_password_hash(password)
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def authenticate(username: str, password: str) -> User:
+    """The active user with these credentials, or `Unauthorized`; throttled per user and address.
+
+    Every attempt is recorded so the limit holds across all web processes. Failures count
+    from the last success within the window.
+    """
+    config = current_app.config
+    max_failures = int(config["LOGIN_MAX_FAILURES"])
+    window = timedelta(seconds=int(config["LOGIN_WINDOW_SECONDS"]))
+    now = utcnow()
+    address = _client_address()
+    username = username.strip()
+
+    oldest = _throttle_oldest_failure(username, address, now - window, max_failures)
+    if oldest is not None:
+        retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
+        raise Throttled(
+            "Too many failed sign-in attempts. Wait a few minutes and try again.",
+            retry_after=retry_after,
+        )
+
+    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    ok = ok and user is not None and user.active
+    db.session.add(LoginAttempt(username=username, remote_addr=address, succeeded=ok, at=now))
+    db.session.commit()
+    if not ok or user is None:
+        raise Unauthorized(WRONG_CREDENTIALS)
+    return user
+
+
+def _throttle_oldest_failure(
+    username: str, address: str, since: datetime, max_failures: int
+) -> datetime | None:
+    """When limiting applies, the oldest failure that still counts; otherwise None."""
+    last_success = db.session.execute(
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
+        )
+    ).scalar_one()
+    user_since = max(since, last_success) if last_success else since
+    checks = (
+        (LoginAttempt.username == username, user_since, max_failures),
+        # An address may try several accounts, but not spray passwords across all of them.
+        (LoginAttempt.remote_addr == address, since, max_failures * 4),
+    )
+    for condition, start, limit in checks:
+        count, oldest = db.session.execute(
+            select(func.count(), func.min(LoginAttempt.at)).where(
+                condition, LoginAttempt.succeeded.is_(False), LoginAttempt.at > start
+            )
+        ).one()
+        if count >= limit:
+            return oldest  # type: ignore[no-any-return]
+    return None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User, name: str | None = None) -> tuple[ApiToken, str]:
+    """A new personal API token for the user; the secret is returned once and never stored."""
+    name = (name or "").strip() or f"token created {utcnow():%Y-%m-%d %H:%M} UTC"
+    if len(name) > 100:
+        raise Invalid("The token name is too long.", fields={"name": ["At most 100 characters."]})
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        digest=_digest(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        created_at=now,
+        expires_at=now + timedelta(days=int(current_app.config["TOKEN_TTL_DAYS"])),
+    )
+    db.session.add(token)
+    db.session.commit()
+    return token, secret
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens that have not been revoked, newest first."""
+    return list(
+        db.session.execute(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        ).scalars()
+    )
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    """Revoke one of the user's own tokens; another user's token is not found."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        raise NotFound(f"No API token {token_id}.")
+    token.revoked_at = utcnow()
+    db.session.commit()
+
+
+def _user_from_bearer() -> User | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.digest == _digest(secret.strip()))
+    ).scalar_one_or_none()
+    now = utcnow()
+    if token is None or not token.usable_at(now) or not token.user.active:
+        raise Unauthorized("The API token is not valid, has expired or was revoked.")
+    # Record use at most once a minute, to keep reads from turning into writes.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+        db.session.commit()
+    return token.user
+
+
+def _protect_from_csrf() -> None:
+    """Check the CSRF token on every unsafe request that relies on the session cookie."""
+    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+        return
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return  # a bearer token is not sent by the browser on its own: no CSRF risk
+    csrf.protect()
+
+
+def _unauthorized() -> Response:
+    """API callers get the 401 error body; people are sent to the sign-in page."""
+    if request.path.startswith("/api/"):
+        raise Unauthorized("Sign in first: send 'Authorization: Bearer <token>'.")
+    return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
+
+
+def init_app(app: Flask) -> None:
+    """Wire Flask-Login (sessions and bearer tokens) and the CSRF check into the app."""
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    app.before_request(_protect_from_csrf)
+
+    @login_manager.user_loader
+    def _load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    @login_manager.request_loader
+    def _load_from_request(_request: object) -> User | None:
+        return _user_from_bearer()
+
+    login_manager.unauthorized_handler(_unauthorized)
+
+
+def signed_in_user() -> User:
+    """The signed-in user of this request (views behind `login_required` only)."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]

@@ -1,0 +1,118 @@
+"""The `linkdesk` operator command: Flask's commands plus LinkDesk's own.
+
+`linkdesk db upgrade` migrates (Flask-Migrate), `linkdesk up` starts the embedded stack, and
+the commands below manage demo data, users and CSV imports.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+import click
+from flask.cli import FlaskGroup
+from sqlalchemy import select
+
+from service import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def main() -> None:
+    """LinkDesk operator commands."""
+
+
+@main.command("seed-demo")
+@click.option("--allow-non-sqlite", is_flag=True, help="Seed a non-SQLite database anyway.")
+def seed_demo(allow_non_sqlite: bool) -> None:
+    """Write the demo directory and sign-ins (first run only) and print the sign-ins."""
+    from service import demo
+
+    try:
+        created = demo.seed(allow_non_sqlite=allow_non_sqlite)
+    except demo.DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("Demo data written." if created else "Demo data already present; left as is.")
+    for sign_in in demo.sign_ins():
+        click.echo(f"  {sign_in.username:<15} {sign_in.role:<15} {sign_in.scope}")
+    click.echo(f"  password for all: {demo.DEMO_PASSWORD}")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, help="partner, instance_admin, agent, manager or admin")
+@click.option("--name", "display_name", help="Display name (defaults to the username)")
+@click.option("--email")
+@click.option("--console", "console_code", help="Console code (partners)")
+@click.option("--instance", "instance_codes", multiple=True, help="Instance code (admins)")
+@click.password_option(help="Prompted for when not given")
+def create_user(
+    username: str,
+    role: str,
+    display_name: str | None,
+    email: str | None,
+    console_code: str | None,
+    instance_codes: tuple[str, ...],
+    password: str,
+) -> None:
+    """Create a user with a role and its scope."""
+    from service import admin
+    from service.directory import normalise_code
+    from service.errors import ServiceError
+    from service.extensions import db
+    from service.models import Console, Instance
+
+    console = None
+    if console_code:
+        console = db.session.execute(
+            select(Console).where(Console.code == normalise_code(console_code))
+        ).scalar_one_or_none()
+        if console is None:
+            raise click.BadParameter(f"no console {console_code!r}", param_hint="--console")
+    codes = [normalise_code(c) for c in instance_codes]
+    instances = list(db.session.execute(select(Instance).where(Instance.code.in_(codes))).scalars())
+    unknown = sorted(set(codes) - {i.code for i in instances})
+    if unknown:
+        raise click.BadParameter(f"no instance {', '.join(unknown)}", param_hint="--instance")
+    try:
+        user = admin.create_user(
+            username,
+            role=role,
+            password=password,
+            actor="cli",
+            display_name=display_name,
+            email=email,
+            console=console,
+            instances=instances,
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
+        raise click.ClickException(f"{exc.message} {details}".strip()) from None
+    db.session.commit()
+    click.echo(f"Created {user.role.value} {user.username}.")
+
+
+@main.command("import-csv")
+@click.argument("kind", type=click.Choice(["consoles", "instances", "relationships"]))
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def import_csv(kind: str, file: IO[str]) -> None:
+    """Create or update consoles, instances or relationships from a CSV file, all or nothing.
+
+    Columns: consoles `code,name,type`; instances `code,name`;
+    relationships `console,instance,access_enabled,linked`.
+    """
+    from service import admin
+
+    result = admin.import_csv(kind, file, actor="cli:import-csv")
+    if result.errors:
+        for error in result.errors:
+            click.echo(error, err=True)
+        raise click.ClickException(f"Nothing imported: {len(result.errors)} error(s).")
+    click.echo(f"Imported {result.rows} {kind} row(s).")
+
+
+@main.command("up", with_appcontext=False)
+def up() -> None:
+    """Start the embedded stack: Temporal dev server, worker and web app (Ctrl-C stops it)."""
+    from service.embedded import run
+
+    raise SystemExit(run())

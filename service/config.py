@@ -1,0 +1,94 @@
+"""Configuration: defaults in code, overridden by `LINKDESK_*` environment variables.
+
+Every key below can be set as `LINKDESK_<KEY>`; values are parsed as JSON when they can be
+(`LINKDESK_LOGIN_MAX_FAILURES=10` is the integer 10), as Flask's `from_prefixed_env` does.
+The README has the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ENV_PREFIX = "LINKDESK"
+DEFAULT_SECRET_KEY = "linkdesk-insecure-development-key"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "VAR_DIR": "var",
+    "DATABASE_URL": None,  # None: SQLite file in VAR_DIR
+    "SECRET_KEY": DEFAULT_SECRET_KEY,
+    "TEMPORAL_ADDRESS": "127.0.0.1:7233",
+    "TEMPORAL_NAMESPACE": "default",
+    "TEMPORAL_TASK_QUEUE": "linkdesk",
+    "TEMPORAL_TLS": False,
+    "TEMPORAL_TLS_CERT": None,
+    "TEMPORAL_TLS_KEY": None,
+    "TEMPORAL_TLS_CA": None,
+    "TEMPORAL_API_KEY": None,
+    "TEMPORAL_UI_URL": "http://127.0.0.1:8233",
+    "TEMPORAL_RPC_TIMEOUT": 5.0,
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "MAIL_FROM": "linkdesk@localhost",
+    "TOKEN_TTL_DAYS": 90,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_WINDOW_SECONDS": 900,
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "linkdesk_session",
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a clock
+    "WTF_CSRF_CHECK_DEFAULT": False,  # checked in one before_request hook, see service.auth
+    "API_PER_PAGE_MAX": 200,
+}
+
+
+def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill `app.config` from defaults, the environment and explicit overrides, then check it."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    var_dir = Path(app.config["VAR_DIR"]).resolve()
+    app.config["VAR_DIR"] = str(var_dir)
+    url = app.config["DATABASE_URL"] or f"sqlite:///{var_dir / 'linkdesk.sqlite3'}"
+    app.config["DATABASE_URL"] = url
+    app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(url)
+    if is_sqlite(url):
+        var_dir.mkdir(parents=True, exist_ok=True)
+    elif app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
+        raise ConfigError(
+            "LINKDESK_SECRET_KEY is not set: a non-SQLite database is a shared deployment, "
+            "and signing sessions with the built-in development key would let anyone forge "
+            "them. Set LINKDESK_SECRET_KEY to a long random value "
+            '(python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
+    if app.config["TEMPORAL_API_KEY"] or app.config["TEMPORAL_TLS_CERT"]:
+        app.config["TEMPORAL_TLS"] = True
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether a database URL points at SQLite, LinkDesk's embedded default."""
+    return url.startswith("sqlite")
+
+
+def _normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain `postgresql://` URLs, as SQLAlchemy would pick psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+

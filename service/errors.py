@@ -1,0 +1,166 @@
+"""Errors the service layer raises, and the one handler that renders every error.
+
+Service functions raise a `ServiceError` with a status, a short machine code and a message
+for people; the same handler answers with the documented JSON body under `/api/` and with an
+HTML page elsewhere, so a view never builds an error response itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+FieldErrors = Mapping[str, list[str]]
+
+
+class ServiceError(Exception):
+    """An outcome other than success, with what the caller needs to understand it."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: FieldErrors | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = dict(fields or {})
+        self.headers = dict(headers or {})
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class Invalid(ServiceError):
+    status = 422
+    code = "validation_error"
+
+
+class Throttled(ServiceError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class Unavailable(ServiceError):
+    status = 503
+    code = "unavailable"
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def render_error(
+    status: int,
+    code: str,
+    message: str,
+    fields: FieldErrors | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The response for an error: the documented JSON body for the API, a page for people."""
+    if _wants_json():
+        response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+    else:
+        html = render_template("error.html", status=status, message=message, fields=fields or {})
+        response = Response(html, mimetype="text/html")
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _flatten_webargs(messages: Any) -> dict[str, list[str]]:
+    """Turn webargs' `{location: {field: [msg]}}` into `{field: [msg]}`."""
+    fields: dict[str, list[str]] = {}
+    if not isinstance(messages, Mapping):
+        return fields
+    for location_errors in messages.values():
+        if isinstance(location_errors, Mapping):
+            for name, errors in location_errors.items():
+                fields[str(name)] = _as_messages(errors)
+        else:
+            fields["_body"] = _as_messages(location_errors)
+    return fields
+
+
+def _as_messages(errors: Any) -> list[str]:
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return errors
+    if isinstance(errors, Mapping):  # nested schema errors: keep the first level readable
+        return [f"{key}: {'; '.join(_as_messages(val))}" for key, val in errors.items()]
+    return [str(errors)]
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Render any HTTP exception (webargs validation, 404 routing, 500) in the house style."""
+    status = error.code or 500
+    if status >= 500:  # Flask has already logged the traceback; never show it
+        return render_error(status, "internal_error", "Something went wrong on our side.")
+    data = getattr(error, "data", None) or {}
+    fields = _flatten_webargs(data.get("messages") or data.get("errors"))
+    if isinstance(error, CSRFError):
+        return render_error(
+            400,
+            "csrf_failed",
+            "The form expired or did not come from LinkDesk (CSRF check failed): "
+            "reload the page and try again.",
+        )
+    if status == 400 and "_body" in fields:
+        return render_error(400, "bad_request", "The request body is not valid JSON.", fields)
+    if status == 422:
+        return render_error(422, "validation_error", "Some fields are not valid.", fields)
+    message = data.get("message") or error.description or error.name
+    return render_error(status, _HTTP_CODES.get(status, "error"), message, fields)
+
+
+def register(app: Flask) -> None:
+    """Install the error handlers on the app."""
+
+    @app.errorhandler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
+        return render_error(error.status, error.code, error.message, error.fields, error.headers)
+
+    app.register_error_handler(HTTPException, handle_http_exception)

@@ -1,0 +1,213 @@
+"""The directory (consoles, instances, relationships), users, tokens and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.domain import ConsoleType, RequestKind, Role, missing_for_slide_in
+from service.extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use service.models.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _enum(enum_cls: type[Any], name: str) -> Enum:
+    """A portable enum column storing the member values (a CHECK constraint on SQLite)."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Console(db.Model):
+    """A firm's workspace, from which its users slide in to instances."""
+
+    __tablename__ = "consoles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[ConsoleType] = mapped_column(_enum(ConsoleType, "console_type"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Instance(db.Model):
+    """A company (client or entity), identified by its company ID."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Relationship(db.Model):
+    """The bilateral relationship of one console and one instance: two separate flags."""
+
+    __tablename__ = "relationships"
+    __table_args__ = (
+        UniqueConstraint("console_id", "instance_id"),
+        Index("ix_relationships_instance_id", "instance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    console_id: Mapped[int] = mapped_column(ForeignKey("consoles.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    access_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    linked: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    console: Mapped[Console] = relationship(lazy="joined")
+    instance: Mapped[Instance] = relationship(lazy="joined")
+
+    @property
+    def can_slide_in(self) -> bool:
+        """Console users slide in exactly when access is enabled and the link exists."""
+        return bool(self.access_enabled and self.linked)
+
+    @property
+    def missing(self) -> list[RequestKind]:
+        """The request kinds that would make sliding in possible."""
+        return missing_for_slide_in(bool(self.access_enabled), bool(self.linked))
+
+
+user_instances = Table(
+    "user_instances",
+    db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    """A person who signs in to LinkDesk, with one role and that role's scope."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
+    console_id: Mapped[int | None] = mapped_column(ForeignKey("consoles.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    console: Mapped[Console | None] = relationship(lazy="joined")
+    instances: Mapped[list[Instance]] = relationship(secondary=user_instances, order_by="Instance.code")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login reads this to refuse disabled accounts
+        return bool(self.active)
+
+
+class ApiToken(db.Model):
+    """A personal API token; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def usable_at(self, when: datetime) -> bool:
+        """Whether the token authenticates at the given time."""
+        return self.revoked_at is None and self.expires_at > when
+
+
+class LoginAttempt(db.Model):
+    """One sign-in attempt, kept to throttle guessing across every web process."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_remote_addr_at", "remote_addr", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(db.Model):
+    """Who changed what in the directory or the user base, and when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_ref: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class AppliedChange(db.Model):
+    """The marker that a request's directory change was applied: at most one per request."""
+
+    __tablename__ = "applied_changes"
+
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"))
+    relationship_id: Mapped[int] = mapped_column(ForeignKey("relationships.id", ondelete="CASCADE"))
+    access_enabled: Mapped[bool] = mapped_column(Boolean)
+    linked: Mapped[bool] = mapped_column(Boolean)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

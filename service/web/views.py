@@ -1,0 +1,140 @@
+"""Pages: sign-in, settings with API tokens, home and the directory browser."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from service import auth, directory
+from service.errors import Invalid, NotFound, Throttled, Unauthorized
+from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form
+
+bp = Blueprint("web", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only redirect to a path on this site after signing in."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("web.home")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> str | Response | tuple[str, int]:
+    """Sign in with a username and password."""
+    next_url = request.args.get("next")
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(_safe_next(next_url))
+        return render_template("sign_in.html", next_url=next_url, form={}, errors={})
+    typed = {"username": request.form.get("username", "")}
+    try:
+        form = load_form(SignInForm())
+        user = auth.authenticate(form["username"], form["password"])
+    except Invalid as exc:
+        page = render_template("sign_in.html", next_url=next_url, form=typed, errors=exc.fields)
+        return page, 422
+    except (Unauthorized, Throttled) as exc:
+        page = render_template(
+            "sign_in.html", next_url=next_url, form=typed, errors={}, message=exc.message
+        )
+        return page, exc.status
+    login_user(user)
+    return redirect(_safe_next(next_url))
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """End the session."""
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("web.sign_in"))
+
+
+@bp.get("/")
+@login_required
+def home() -> str:
+    """The starting page of the signed-in user."""
+    return render_template("home.html", user=auth.signed_in_user())
+
+
+@bp.get("/settings")
+@login_required
+def settings() -> str:
+    """Personal settings: profile and API tokens."""
+    user = auth.signed_in_user()
+    return render_template("settings.html", user=user, tokens=auth.list_tokens(user), errors={})
+
+
+@bp.post("/settings/tokens")
+@login_required
+def create_token() -> str | tuple[str, int]:
+    """Create an API token; its secret is shown on this one page only."""
+    user = auth.signed_in_user()
+    try:
+        form = load_form(TokenForm())
+        token, secret = auth.create_token(user, form["name"])
+    except Invalid as exc:
+        page = render_template(
+            "settings.html", user=user, tokens=auth.list_tokens(user), errors=exc.fields
+        )
+        return page, 422
+    return render_template(
+        "settings.html",
+        user=user,
+        tokens=auth.list_tokens(user),
+        errors={},
+        new_token=token,
+        new_secret=secret,
+    )
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> Response:
+    """Revoke one of your API tokens."""
+    auth.revoke_token(auth.signed_in_user(), token_id)
+    flash("The token was revoked; it no longer works.")
+    return redirect(url_for("web.settings"))
+
+
+@bp.get("/directory/consoles")
+@login_required
+def consoles() -> str:
+    """The consoles you may see."""
+    page = load_form(PageForm(), request.args)["page"]
+    result = directory.paginate(directory.visible_consoles(auth.signed_in_user()), page, 50)
+    return render_template("directory/consoles.html", result=result)
+
+
+@bp.get("/directory/instances")
+@login_required
+def instances() -> str:
+    """The instances (companies) you may see."""
+    page = load_form(PageForm(), request.args)["page"]
+    result = directory.paginate(directory.visible_instances(auth.signed_in_user()), page, 50)
+    return render_template("directory/instances.html", result=result)
+
+
+@bp.get("/directory/relationships")
+@login_required
+def relationships() -> str | tuple[str, int]:
+    """Relationships with their slide-in state, filtered by console and/or instance."""
+    user = auth.signed_in_user()
+    typed = request.args.to_dict()
+    try:
+        form = load_form(RelationshipFilterForm(), request.args)
+        result = directory.list_relationships(
+            user, form["console"], form["instance"], page=form["page"], per_page=50
+        )
+    except (Invalid, NotFound) as exc:
+        page = render_template(
+            "directory/relationships.html", result=None, form=typed, errors=exc.fields
+        )
+        return page, exc.status
+    return render_template("directory/relationships.html", result=result, form=typed, errors={})

@@ -1,0 +1,300 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL by URL), a real Temporal dev server,
+the app, clients signed in per role, and a factory for directory objects.
+
+Set LINKDESK_TEST_DATABASE_URL to run the suite against PostgreSQL; the schema is dropped and
+migrated from scratch once per session, and every test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from service import admin, create_app
+from service.extensions import db
+from service.models import Console, Instance, User
+
+TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
+PASSWORD = "correct horse battery staple"
+BIN_DIR = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread, for driving async Temporal APIs from sync tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 120) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def temporal_env(loop_thread: LoopThread) -> Iterator[WorkflowEnvironment]:
+    """The real Temporal dev server from the pip-installed `temporal` binary, on a free port."""
+    env = loop_thread.run(
+        WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(BIN_DIR / "temporal"),
+            ip="127.0.0.1",
+            port=free_port(),
+            dev_server_log_level="error",
+        )
+    )
+    yield env
+    loop_thread.run(env.shutdown())
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return str(temporal_env.client.service_client.config.target_host)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    configured = os.environ.get(TEST_DATABASE_ENV)
+    if configured:
+        return configured
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'linkdesk.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def base_config(
+    database_url: str, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-only-secret-key-that-is-long-enough-to-look-real",
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_RPC_TIMEOUT": 2.0,
+        "VAR_DIR": str(tmp_path_factory.mktemp("var")),
+    }
+
+
+@pytest.fixture(scope="session")
+def _migrated_schema(base_config: dict[str, Any]) -> None:
+    """Drop whatever the test database holds and migrate it from nothing, once per session."""
+    app = create_app(base_config)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+
+
+def _empty_all_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
+    """A LinkDesk app on a migrated, empty database."""
+    app = create_app(base_config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class Factory:
+    """Creates directory objects and users through the same service functions as the CLI."""
+
+    app: Flask
+
+    def console(self, code: str, type_: str = "accountant", name: str | None = None) -> Console:
+        with self.app.app_context():
+            console = admin.upsert_console(code, name or f"{code} firm", type_, "tests")
+            db.session.commit()
+            db.session.refresh(console)
+            db.session.expunge(console)
+            return console
+
+    def instance(self, code: str, name: str | None = None) -> Instance:
+        with self.app.app_context():
+            instance = admin.upsert_instance(code, name or f"{code} Inc", "tests")
+            db.session.commit()
+            db.session.refresh(instance)
+            db.session.expunge(instance)
+            return instance
+
+    def relationship(
+        self, console: str, instance: str, *, access_enabled: bool, linked: bool
+    ) -> None:
+        with self.app.app_context():
+            admin.set_relationship(
+                db.session.execute(db.select(Console).filter_by(code=console)).scalar_one(),
+                db.session.execute(db.select(Instance).filter_by(code=instance)).scalar_one(),
+                access_enabled=access_enabled,
+                linked=linked,
+                actor="tests",
+            )
+            db.session.commit()
+
+    def user(
+        self,
+        username: str,
+        role: str,
+        *,
+        console: str | None = None,
+        instances: tuple[str, ...] = (),
+        password: str = PASSWORD,
+    ) -> int:
+        with self.app.app_context():
+            console_obj = (
+                db.session.execute(db.select(Console).filter_by(code=console)).scalar_one()
+                if console
+                else None
+            )
+            instance_objs = list(
+                db.session.execute(
+                    db.select(Instance).where(Instance.code.in_(instances))
+                ).scalars()
+            )
+            user = admin.create_user(
+                username,
+                role=role,
+                password=password,
+                actor="tests",
+                console=console_obj,
+                instances=instance_objs,
+            )
+            db.session.commit()
+            return user.id
+
+    def get_user(self, username: str) -> User:
+        with self.app.app_context():
+            user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one()
+            db.session.expunge(user)
+            return user
+
+
+@pytest.fixture
+def make(app: Flask) -> Factory:
+    return Factory(app)
+
+
+class ApiClient:
+    """A test client that sends a bearer token with every request."""
+
+    def __init__(self, client: FlaskClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, headers=self.headers, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.client.post(url, headers=self.headers, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        return self.client.delete(url, headers=self.headers, **kwargs)
+
+
+def api_token(client: FlaskClient, username: str, password: str = PASSWORD) -> str:
+    """Create an API token through the API, as a client would."""
+    response = client.post("/api/v1/tokens", json={"username": username, "password": password})
+    assert response.status_code == 201, response.json
+    return str(response.json["token"])
+
+
+@pytest.fixture
+def api_as(app: Flask, client: FlaskClient) -> Any:
+    """`api_as("username")`: an API client authenticated as that (existing) user."""
+
+    def signed_in(username: str) -> ApiClient:
+        return ApiClient(app.test_client(), api_token(client, username))
+
+    return signed_in
+
+
+def csrf_token(client: FlaskClient, url: str = "/sign-in") -> str:
+    """The CSRF token of the client's session, read from a page's form as a browser would."""
+    page = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
+    """Sign in through the sign-in form."""
+    return client.post(
+        "/sign-in",
+        data={"username": username, "password": password, "csrf_token": csrf_token(client)},
+    )
+
+
+@pytest.fixture
+def demo_directory(make: Factory) -> Factory:
+    """A small directory with one console of each type, instances and one user per role.
+
+    ACCT-01 (accountant) relates to ACME-US (both flags), BETA (access only) and GAMMA (none);
+    VAR-01 (partner) relates to DELTA (link only). OMEGA relates to no console.
+    `iadmin` administers ACME-US and DELTA.
+    """
+    for code, type_ in (("ACCT-01", "accountant"), ("VAR-01", "partner"), ("MGMT-01", "management")):
+        make.console(code, type_)
+    for code in ("ACME-US", "BETA", "GAMMA", "DELTA", "OMEGA"):
+        make.instance(code)
+    make.relationship("ACCT-01", "ACME-US", access_enabled=True, linked=True)
+    make.relationship("ACCT-01", "BETA", access_enabled=True, linked=False)
+    make.relationship("ACCT-01", "GAMMA", access_enabled=False, linked=False)
+    make.relationship("VAR-01", "DELTA", access_enabled=False, linked=True)
+    make.user("pacct", "partner", console="ACCT-01")
+    make.user("pvar", "partner", console="VAR-01")
+    make.user("iadmin", "instance_admin", instances=("ACME-US", "DELTA"))
+    make.user("agent", "agent")
+    make.user("boss", "manager")
+    make.user("root", "admin")
+    return make

@@ -1,0 +1,1 @@
+"""LinkDesk's durable processes: Temporal workflow definitions, client settings and the worker."""
