@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from service import config
 
@@ -20,8 +19,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     config.load(app, overrides)
 
-    from service import auth, errors, health
     from service import api as json_api
+    from service import auth, errors, health
     from service.extensions import db, migrate
     from service.temporal import TemporalBridge
     from service.web import views
@@ -32,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         if config.is_sqlite(app.config["DATABASE_URL"]):
             event.listen(db.engine, "connect", _sqlite_pragmas)
+            event.listen(db.engine, "begin", _sqlite_begin)
     auth.init_app(app)
     errors.register(app)
     json_api.init_app(app)
@@ -44,10 +44,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite shared by the web processes and the worker: WAL, waits on locks, foreign keys."""
+    """SQLite shared by the web processes and the worker: WAL, waits on locks, foreign keys.
+
+    The driver's own transaction handling is switched off (SQLAlchemy emits BEGIN itself,
+    below): left on, it commits at a SAVEPOINT release and breaks all-or-nothing batches.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": None,
     "SMTP_STARTTLS": False,
     "MAIL_FROM": "linkdesk@localhost",
+    "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's method string, e.g. "scrypt:32768:8:1"
     "TOKEN_TTL_DAYS": 90,
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_WINDOW_SECONDS": 900,
@@ -91,4 +92,3 @@ def _normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
-

@@ -116,7 +116,7 @@ def seed(*, allow_non_sqlite: bool = False) -> bool:
                 linked=linked,
                 actor=ACTOR,
             )
-    for username, name, role, console_code in USERS:
+    for username, name, role, home_console in USERS:
         try:
             admin.create_user(
                 username,
@@ -125,7 +125,7 @@ def seed(*, allow_non_sqlite: bool = False) -> bool:
                 actor=ACTOR,
                 display_name=name,
                 email=f"{username}@demo.linkdesk.test",
-                console=consoles[console_code] if console_code else None,
+                console=consoles[home_console] if home_console else None,
                 instances=instances.values() if role == Role.INSTANCE_ADMIN else (),
             )
         except Conflict:
@@ -142,8 +142,6 @@ def sign_ins() -> list[DemoSignIn]:
         Role.INSTANCE_ADMIN: f"every demo instance ({count})",
     }
     return [
-        DemoSignIn(
-            username, role.value, scopes.get(role, "-").format(console_code or "")
-        )
+        DemoSignIn(username, role.value, scopes.get(role, "-").format(console_code or ""))
         for username, _name, role, console_code in USERS
     ]

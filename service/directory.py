@@ -70,12 +70,21 @@ def _instance_scope(user: User) -> ColumnElement[bool]:
     )
 
 
-def visible_consoles(user: User) -> Select[tuple[Console]]:
+def _relationship_scope(user: User) -> ColumnElement[bool]:
+    if Role(user.role).sees_everything:
+        return true()
+    if user.role == Role.PARTNER:
+        return Relationship.console_id == user.console_id if user.console_id else false()
+    own_instances = select(user_instances.c.instance_id).where(user_instances.c.user_id == user.id)
+    return Relationship.instance_id.in_(own_instances)
+
+
+def visible_consoles(user: User) -> Select[Console]:
     """The consoles the user may list, ordered by code."""
     return select(Console).where(_console_scope(user)).order_by(Console.code)
 
 
-def visible_instances(user: User) -> Select[tuple[Instance]]:
+def visible_instances(user: User) -> Select[Instance]:
     """The instances the user may list, ordered by code."""
     return select(Instance).where(_instance_scope(user)).order_by(Instance.code)
 
@@ -190,11 +199,12 @@ def list_relationships(
         select(Relationship)
         .join(Relationship.console)
         .join(Relationship.instance)
-        .where(_console_scope(user) if console is None else Relationship.console_id == console.id)
-        .where(
-            _instance_scope(user) if instance is None else Relationship.instance_id == instance.id
-        )
+        .where(_relationship_scope(user))
         .order_by(Console.code, Instance.code)
     )
+    if console is not None:
+        query = query.where(Relationship.console_id == console.id)
+    if instance is not None:
+        query = query.where(Relationship.instance_id == instance.id)
     result = paginate(query, page, per_page)
     return Page([RelationshipView.of(r) for r in result.items], page, per_page, result.total)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -30,6 +31,10 @@ class Base(DeclarativeBase):
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
 
 db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:  # db.Model is made at run time; to a type checker it is the Base
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.domain import ConsoleType, RequestKind, Role, missing_for_slide_in
-from service.extensions import db
+from service.extensions import Model, db
 
 
 def utcnow() -> datetime:
@@ -63,7 +63,7 @@ def _enum(enum_cls: type[Any], name: str) -> Enum:
     )
 
 
-class Console(db.Model):
+class Console(Model):
     """A firm's workspace, from which its users slide in to instances."""
 
     __tablename__ = "consoles"
@@ -75,7 +75,7 @@ class Console(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Instance(db.Model):
+class Instance(Model):
     """A company (client or entity), identified by its company ID."""
 
     __tablename__ = "instances"
@@ -86,7 +86,7 @@ class Instance(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Relationship(db.Model):
+class Relationship(Model):
     """The bilateral relationship of one console and one instance: two separate flags."""
 
     __tablename__ = "relationships"
@@ -124,7 +124,7 @@ user_instances = Table(
 )
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who signs in to LinkDesk, with one role and that role's scope."""
 
     __tablename__ = "users"
@@ -140,14 +140,16 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     console: Mapped[Console | None] = relationship(lazy="joined")
-    instances: Mapped[list[Instance]] = relationship(secondary=user_instances, order_by="Instance.code")
+    instances: Mapped[list[Instance]] = relationship(
+        secondary=user_instances, order_by="Instance.code"
+    )
 
     @property
     def is_active(self) -> bool:  # Flask-Login reads this to refuse disabled accounts
         return bool(self.active)
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A personal API token; only its SHA-256 digest is stored."""
 
     __tablename__ = "api_tokens"
@@ -169,7 +171,7 @@ class ApiToken(db.Model):
         return self.revoked_at is None and self.expires_at > when
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """One sign-in attempt, kept to throttle guessing across every web process."""
 
     __tablename__ = "login_attempts"
@@ -185,7 +187,7 @@ class LoginAttempt(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who changed what in the directory or the user base, and when."""
 
     __tablename__ = "audit_events"
@@ -200,7 +202,7 @@ class AuditEvent(db.Model):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
-class AppliedChange(db.Model):
+class AppliedChange(Model):
     """The marker that a request's directory change was applied: at most one per request."""
 
     __tablename__ = "applied_changes"

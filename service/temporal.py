@@ -88,4 +88,4 @@ class TemporalBridge:
 
 def bridge() -> TemporalBridge:
     """The Temporal bridge of the current app."""
-    return current_app.extensions["linkdesk.temporal"]  # type: ignore[no-any-return]
+    return current_app.extensions["linkdesk.temporal"]

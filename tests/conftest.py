@@ -103,6 +103,8 @@ def base_config(
         "SECRET_KEY": "test-only-secret-key-that-is-long-enough-to-look-real",
         "TEMPORAL_ADDRESS": temporal_address,
         "TEMPORAL_RPC_TIMEOUT": 2.0,
+        # Real scrypt hashing with a smaller work factor, so user fixtures stay quick.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "VAR_DIR": str(tmp_path_factory.mktemp("var")),
     }
 
@@ -283,7 +285,11 @@ def demo_directory(make: Factory) -> Factory:
     VAR-01 (partner) relates to DELTA (link only). OMEGA relates to no console.
     `iadmin` administers ACME-US and DELTA.
     """
-    for code, type_ in (("ACCT-01", "accountant"), ("VAR-01", "partner"), ("MGMT-01", "management")):
+    for code, type_ in (
+        ("ACCT-01", "accountant"),
+        ("VAR-01", "partner"),
+        ("MGMT-01", "management"),
+    ):
         make.console(code, type_)
     for code in ("ACME-US", "BETA", "GAMMA", "DELTA", "OMEGA"):
         make.instance(code)

@@ -6,8 +6,25 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
 
 from service.api.schemas import ErrorSchema
+
+
+class _StrictParser(FlaskParser):
+    """Query strings are validated like bodies: an unknown argument (a typo) is an error."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+    }
+
+
+class Blueprint(SmorestBlueprint):
+    """The blueprint every API module uses."""
+
+    ARGUMENTS_PARSER = _StrictParser()
 
 
 class LinkDeskApi(Api):
@@ -32,14 +49,12 @@ OPENAPI_CONFIG: dict[str, Any] = {
             "description": (
                 "Requests to Customer Service about console-company relationships. "
                 "Authenticate with `Authorization: Bearer <token>` (create one with "
-                "`POST /api/v1/tokens`). Errors have the body `{\"error\": {\"code\", "
-                "\"message\", \"fields\"}}`."
+                '`POST /api/v1/tokens`). Errors have the body `{"error": {"code", '
+                '"message", "fields"}}`.'
             )
         },
         "security": [{"bearerAuth": []}],
-        "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-        },
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
     },
 }
 

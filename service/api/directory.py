@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_login import login_required
-from flask_smorest import Blueprint
 
 from service import auth, directory
+from service.api import Blueprint
 from service.api.schemas import (
     ConsoleListSchema,
     ErrorSchema,
@@ -47,7 +47,7 @@ def list_instances(args: dict[str, Any]) -> Page:
 @blp.response(200, RelationshipListSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="Unknown or out-of-scope reference")
 def list_relationships(args: dict[str, Any]) -> Page:
-    """Show relationships with their slide-in state; given a console and an instance, exactly one."""
+    """Show relationships and their slide-in state; for one console and instance, that one."""
     return directory.list_relationships(
         auth.signed_in_user(),
         args.get("console_id"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask_login import login_required
-from flask_smorest import Blueprint
 
 from service import auth
+from service.api import Blueprint
 from service.api.schemas import ErrorSchema, MeSchema
 from service.models import User
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_login import login_required
-from flask_smorest import Blueprint
 
 from service import auth
+from service.api import Blueprint
 from service.api.schemas import (
     ErrorSchema,
     TokenCreatedSchema,

@@ -42,7 +42,7 @@ def load_form(schema: FormSchema, data: Any = None) -> dict[str, Any]:
     raw = request.form if data is None else data
     cleaned = {key: value for key, value in raw.items() if value != ""}
     try:
-        return schema.load(cleaned)  # type: ignore[no-any-return]
+        return schema.load(cleaned)
     except ma.ValidationError as exc:
         messages = exc.normalized_messages()
         field_errors = {key: list(value) for key, value in messages.items()}

@@ -1,0 +1,243 @@
+"""Sign-in, throttling, API tokens, sessions and CSRF."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.extensions import db
+from service.models import ApiToken, utcnow
+from tests.conftest import PASSWORD, Factory, api_token, csrf_token, sign_in
+
+
+@pytest.fixture
+def alice(make: Factory) -> str:
+    make.user("alice", "agent")
+    return "alice"
+
+
+def test_token_is_created_shown_once_and_stored_hashed(
+    app: Flask, client: FlaskClient, alice: str
+) -> None:
+    response = client.post(
+        "/api/v1/tokens", json={"username": alice, "password": PASSWORD, "name": "cli"}
+    )
+    assert response.status_code == 201
+    body = response.json
+    assert body["token"].startswith("ldk_")
+    assert body["name"] == "cli"
+    assert body["expires_at"] > body["created_at"]
+    with app.app_context():
+        stored = db.session.get(ApiToken, body["id"])
+        assert stored is not None
+        assert body["token"] not in (stored.digest, stored.prefix)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.json["username"] == "alice"
+    assert me.json["role"] == "agent"
+    listed = client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {body['token']}"})
+    assert "token" not in listed.json["items"][0]
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401(client: FlaskClient, alice: str) -> None:
+    wrong_password = client.post("/api/v1/tokens", json={"username": alice, "password": "nope"})
+    unknown_user = client.post("/api/v1/tokens", json={"username": "bob", "password": "nope"})
+    assert wrong_password.status_code == unknown_user.status_code == 401
+    assert wrong_password.json == unknown_user.json
+    assert wrong_password.json["error"]["message"] == "Wrong username or password."
+
+
+def test_repeated_failures_are_throttled_with_retry_after(client: FlaskClient, alice: str) -> None:
+    for _ in range(5):
+        assert (
+            client.post("/api/v1/tokens", json={"username": alice, "password": "guess"}).status_code
+            == 401
+        )
+    throttled = client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD})
+    assert throttled.status_code == 429
+    assert throttled.json["error"]["code"] == "too_many_requests"
+    assert 0 < int(throttled.headers["Retry-After"]) <= 900
+    # The web form shares the limit.
+    page = sign_in(client, alice)
+    assert page.status_code == 429
+    assert "Too many failed sign-in attempts" in page.get_data(as_text=True)
+
+
+def test_a_success_resets_the_failure_count(client: FlaskClient, alice: str) -> None:
+    for _ in range(4):
+        client.post("/api/v1/tokens", json={"username": alice, "password": "guess"})
+    api_token(client, alice)
+    for _ in range(4):
+        client.post("/api/v1/tokens", json={"username": alice, "password": "guess"})
+    assert (
+        client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD}).status_code
+        == 201
+    )
+
+
+def test_revoked_token_stops_working_at_once(client: FlaskClient, alice: str) -> None:
+    first = api_token(client, alice)
+    response = client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD})
+    second, second_id = response.json["token"], response.json["id"]
+    headers = {"Authorization": f"Bearer {first}"}
+    assert client.delete(f"/api/v1/tokens/{second_id}", headers=headers).status_code == 204
+    rejected = client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"})
+    assert rejected.status_code == 401
+    assert "revoked" in rejected.json["error"]["message"]
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    again = client.delete(f"/api/v1/tokens/{second_id}", headers=headers)
+    assert again.status_code == 404
+
+
+def test_another_users_token_cannot_be_revoked(
+    client: FlaskClient, make: Factory, alice: str
+) -> None:
+    make.user("bob", "agent")
+    bobs = client.post("/api/v1/tokens", json={"username": "bob", "password": PASSWORD}).json
+    alices = api_token(client, alice)
+    response = client.delete(
+        f"/api/v1/tokens/{bobs['id']}", headers={"Authorization": f"Bearer {alices}"}
+    )
+    assert response.status_code == 404
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {bobs['token']}"}).status_code
+        == 200
+    )
+
+
+def test_expired_token_is_refused(app: Flask, client: FlaskClient, alice: str) -> None:
+    response = client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD})
+    with app.app_context():
+        token = db.session.get(ApiToken, response.json["id"])
+        assert token is not None
+        token.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {response.json['token']}"})
+    assert me.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer ldk_not-a-real-token"}, {"Authorization": "Basic abc"}],
+)
+def test_api_without_valid_credentials_is_401(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
+
+
+def test_pages_redirect_to_sign_in_and_back(client: FlaskClient, alice: str) -> None:
+    response = client.get("/directory/consoles")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in?next=/directory/consoles")
+    token = csrf_token(client)
+    signed = client.post(
+        "/sign-in?next=/directory/consoles",
+        data={"username": alice, "password": PASSWORD, "csrf_token": token},
+    )
+    assert signed.status_code == 302
+    assert signed.headers["Location"] == "/directory/consoles"
+
+
+def test_sign_in_never_redirects_off_site(client: FlaskClient, alice: str) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        "/sign-in?next=//evil.example/",
+        data={"username": alice, "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_session_cookie_is_http_only_and_same_site(client: FlaskClient, alice: str) -> None:
+    response = sign_in(client, alice)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_form_post_without_csrf_token_is_refused(client: FlaskClient, alice: str) -> None:
+    response = client.post("/sign-in", data={"username": alice, "password": PASSWORD})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # not signed in
+
+
+def test_session_api_calls_need_csrf_but_bearer_calls_do_not(
+    client: FlaskClient, alice: str
+) -> None:
+    token_id = client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD}).json[
+        "id"
+    ]
+    sign_in(client, alice)
+    refused = client.delete(f"/api/v1/tokens/{token_id}")
+    assert refused.status_code == 400
+    assert refused.json["error"]["code"] == "csrf_failed"
+    allowed = client.delete(
+        f"/api/v1/tokens/{token_id}", headers={"X-CSRFToken": csrf_token(client, "/settings")}
+    )
+    assert allowed.status_code == 204
+
+
+def test_sign_out_ends_the_session(client: FlaskClient, alice: str) -> None:
+    sign_in(client, alice)
+    assert client.get("/").status_code == 200
+    token = csrf_token(client, "/")
+    assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_disabled_user_cannot_sign_in_or_use_tokens(
+    app: Flask, client: FlaskClient, alice: str, make: Factory
+) -> None:
+    token = api_token(client, alice)
+    with app.app_context():
+        from service.models import User
+
+        user = db.session.execute(db.select(User).filter_by(username=alice)).scalar_one()
+        user.active = False
+        db.session.commit()
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD}).status_code
+        == 401
+    )
+
+
+def test_settings_page_creates_and_revokes_tokens(client: FlaskClient, alice: str) -> None:
+    sign_in(client, alice)
+    token = csrf_token(client, "/settings")
+    created = client.post("/settings/tokens", data={"name": "laptop", "csrf_token": token})
+    page = created.get_data(as_text=True)
+    assert created.status_code == 200
+    assert "Copy it now" in page
+    assert "laptop" in page
+    too_long = client.post("/settings/tokens", data={"name": "x" * 101, "csrf_token": token})
+    assert too_long.status_code == 422
+    assert "Longer than maximum length 100." in too_long.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"username": "alice"}, 422, "password"),
+        ({"username": "", "password": "x"}, 422, "username"),
+        ({"username": "alice", "password": "x", "extra": 1}, 422, "extra"),
+        ({"username": 5, "password": "x"}, 422, "username"),
+    ],
+)
+def test_token_request_validation(
+    client: FlaskClient, body: dict[str, Any], status: int, field: str
+) -> None:
+    response = client.post("/api/v1/tokens", json=body)
+    assert response.status_code == status
+    assert field in response.json["error"]["fields"]
+
+
+def test_malformed_json_is_400_not_500(client: FlaskClient) -> None:
+    response = client.post("/api/v1/tokens", data="{nope", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["error"]["message"] == "The request body is not valid JSON."

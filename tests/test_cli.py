@@ -1,0 +1,170 @@
+"""The `linkdesk` operator commands: demo seed, users and CSV imports."""
+
+from __future__ import annotations
+
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from click.testing import Result
+from flask import Flask
+from sqlalchemy import func, select
+
+from service import demo
+from service.cli import main
+from service.domain import Role
+from service.extensions import db
+from service.models import AuditEvent, Console, Instance, Relationship, User
+from tests.conftest import Factory
+
+
+def run(app: Flask, *args: str, input: str | None = None) -> Result:
+    return app.test_cli_runner().invoke(main, list(args), input=input)
+
+
+def count(app: Flask, model: Any) -> int:
+    with app.app_context():
+        return int(db.session.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def test_demo_seed_matches_the_product_contract(app: Flask) -> None:
+    with app.app_context():
+        assert demo.seed(allow_non_sqlite=True) is True
+        assert demo.seed(allow_non_sqlite=True) is False  # first start only
+        instances = db.session.execute(select(Instance)).scalars().all()
+        assert len(instances) >= 20
+        users = {u.username: u for u in db.session.execute(select(User)).scalars()}
+        assert {name: u.role for name, u in users.items()} == {
+            "partner-acct": Role.PARTNER,
+            "partner-var": Role.PARTNER,
+            "partner-mgmt": Role.PARTNER,
+            "instance-admin": Role.INSTANCE_ADMIN,
+            "agent1": Role.AGENT,
+            "agent2": Role.AGENT,
+            "manager": Role.MANAGER,
+            "admin": Role.ADMIN,
+        }
+        assert users["partner-mgmt"].console is not None
+        assert users["partner-mgmt"].console.type.value == "management"
+        assert len(users["instance-admin"].instances) == len(instances)
+        for console in db.session.execute(select(Console)).scalars():
+            rows = (
+                db.session.execute(
+                    select(Relationship).where(Relationship.console_id == console.id)
+                )
+                .scalars()
+                .all()
+            )
+            combos = [(r.access_enabled, r.linked) for r in rows]
+            for combo in product((True, False), repeat=2):
+                assert combos.count(combo) >= 2, (console.code, combo)
+            assert len(rows) < len(instances)  # some instances have no relationship yet
+
+
+def test_demo_sign_ins_use_the_demo_password(app: Flask, client: Any) -> None:
+    with app.app_context():
+        demo.seed(allow_non_sqlite=True)
+    response = client.post("/api/v1/tokens", json={"username": "agent1", "password": "demo"})
+    assert response.status_code == 201
+
+
+def test_demo_seed_refuses_a_non_sqlite_database(base_config: dict[str, Any]) -> None:
+    from service import create_app
+
+    app = create_app({**base_config, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    result = run(app, "seed-demo")
+    assert result.exit_code != 0
+    assert "Refusing to write demo data into a non-SQLite database" in result.output
+
+
+def test_create_user_with_scope(app: Flask, make: Factory) -> None:
+    make.console("ACCT-01")
+    result = run(
+        app, "create-user", "pat", "--role", "partner", "--console", "acct-01",
+        "--password", "s3cret-pass", "--name", "Pat",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Created partner pat." in result.output
+    user = make.get_user("pat")
+    assert user.display_name == "Pat"
+    assert user.console_id is not None
+    with app.app_context():
+        actions = db.session.execute(select(AuditEvent.action, AuditEvent.actor)).all()
+    assert ("user.created", "cli") in actions
+
+
+def test_create_user_refuses_a_scope_that_does_not_fit(app: Flask, make: Factory) -> None:
+    make.instance("ACME-US")
+    no_console = run(app, "create-user", "pat", "--role", "partner", "--password", "longpass")
+    assert no_console.exit_code != 0
+    assert "A partner works from a console." in no_console.output
+    unknown = run(
+        app, "create-user", "ines", "--role", "instance_admin", "--instance", "NOPE",
+        "--password", "longpass",
+    )  # fmt: skip
+    assert unknown.exit_code != 0
+    assert "no instance NOPE" in unknown.output
+    bad_role = run(app, "create-user", "x", "--role", "wizard", "--password", "longpass")
+    assert "Unknown role 'wizard'" in bad_role.output
+    assert count(app, User) == 0
+
+
+def test_create_user_refuses_a_taken_username(app: Flask, make: Factory) -> None:
+    make.user("agent7", "agent")
+    result = run(app, "create-user", "agent7", "--role", "agent", "--password", "longpass")
+    assert result.exit_code != 0
+    assert "There is already a user 'agent7'." in result.output
+
+
+def test_csv_import_creates_and_updates(app: Flask, tmp_path: Path) -> None:
+    consoles = tmp_path / "consoles.csv"
+    consoles.write_text("code,name,type\nacct-02,Ledger Two,accountant\nVAR-09,Resell,partner\n")
+    instances = tmp_path / "instances.csv"
+    instances.write_text("code,name\nACME-US,Acme\nBETA,Beta Co\n")
+    relationships = tmp_path / "relationships.csv"
+    relationships.write_text(
+        "console,instance,access_enabled,linked\nACCT-02,ACME-US,true,false\nVAR-09,BETA,no,yes\n"
+    )
+    for kind, path in (("consoles", consoles), ("instances", instances)):
+        result = run(app, "import-csv", kind, str(path))
+        assert result.exit_code == 0, result.output
+    result = run(app, "import-csv", "relationships", str(relationships))
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 relationships row(s)." in result.output
+    consoles.write_text("code,name,type\nACCT-02,Ledger Two Renamed,accountant\n")
+    assert run(app, "import-csv", "consoles", str(consoles)).exit_code == 0
+    with app.app_context():
+        flags = {
+            (r.console.code, r.instance.code): (r.access_enabled, r.linked)
+            for r in db.session.execute(select(Relationship)).scalars()
+        }
+        renamed = db.session.execute(select(Console).filter_by(code="ACCT-02")).scalar_one()
+        assert renamed.name == "Ledger Two Renamed"
+    assert flags == {("ACCT-02", "ACME-US"): (True, False), ("VAR-09", "BETA"): (False, True)}
+
+
+def test_csv_import_is_all_or_nothing(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "consoles.csv"
+    path.write_text(
+        "code,name,type\nGOOD-1,Fine,accountant\nBAD 2,Spaces,partner\nGOOD-3,Odd,wholesale\n"
+    )
+    result = run(app, "import-csv", "consoles", str(path))
+    assert result.exit_code != 0
+    assert "line 3" in result.output
+    assert "line 4" in result.output
+    assert "Unknown console type 'wholesale'" in result.output
+    assert "Nothing imported: 2 error(s)." in result.output
+    assert count(app, Console) == 0
+
+
+def test_csv_import_reports_missing_columns_and_unknown_references(
+    app: Flask, tmp_path: Path
+) -> None:
+    path = tmp_path / "rel.csv"
+    path.write_text("console,instance\nX,Y\n")
+    result = run(app, "import-csv", "relationships", str(path))
+    assert "missing column(s): access_enabled, linked" in result.output
+    path.write_text("console,instance,access_enabled,linked\nNOPE,ALSO-NOPE,true,true\n")
+    result = run(app, "import-csv", "relationships", str(path))
+    assert "Unknown console 'NOPE'" in result.output
+    assert count(app, Relationship) == 0
