@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import config
 
@@ -26,6 +27,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from service.web import views
     from workflows.client import TemporalSettings
 
+    proxies = int(app.config["PROXY_COUNT"])
+    if proxies:  # client addresses (sign-in throttling) come from the trusted proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     migrate.init_app(app, db)
     with app.app_context():
@@ -59,4 +63,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a deferred
+    # transaction that reads and then writes fails at once if another process wrote between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -7,6 +7,7 @@ The README has the table.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,18 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_FROM": "linkdesk@localhost",
     "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's method string, e.g. "scrypt:32768:8:1"
     "TOKEN_TTL_DAYS": 90,
+    # Business hours of the SLA clock (see workflows.calendar.BusinessCalendar.from_config).
+    "SLA_CALENDAR": {
+        "timezone": "UTC",
+        "workdays": [0, 1, 2, 3, 4],
+        "start": "09:00",
+        "end": "17:00",
+        "holidays": [],
+    },
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_WINDOW_SECONDS": 900,
+    # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none, trust nothing).
+    "PROXY_COUNT": 0,
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -52,13 +63,12 @@ DEFAULTS: dict[str, Any] = {
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a clock
     "WTF_CSRF_CHECK_DEFAULT": False,  # checked in one before_request hook, see service.auth
-    "API_PER_PAGE_MAX": 200,
 }
 
 
 def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     """Fill `app.config` from defaults, the environment and explicit overrides, then check it."""
-    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(copy.deepcopy(DEFAULTS))  # nested defaults stay untouched
     app.config.from_prefixed_env(ENV_PREFIX)
     if overrides:
         app.config.from_mapping(overrides)

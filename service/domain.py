@@ -61,3 +61,122 @@ def missing_for_slide_in(access_enabled: bool, linked: bool) -> list[RequestKind
     if not linked:
         missing.append(RequestKind.ESTABLISH_LINK)
     return missing
+
+
+class RequestStatus(StrEnum):
+    """Where a request stands (PRODUCT §2)."""
+
+    SUBMITTED = "submitted"
+    AWAITING_CONSENT = "awaiting_consent"
+    AWAITING_AGENT = "awaiting_agent"
+    IN_REVIEW = "in_review"
+    AWAITING_REQUESTER = "awaiting_requester"
+    AWAITING_SECOND_APPROVAL = "awaiting_second_approval"
+    APPLYING = "applying"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    NO_ACTION_NEEDED = "no_action_needed"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        """The status as people read it."""
+        return self.value.replace("_", " ")
+
+    @property
+    def is_terminal(self) -> bool:
+        """No further transition can happen."""
+        return self in TERMINAL_STATUSES
+
+    @property
+    def waits_on_customer(self) -> bool:
+        """The SLA clock is paused: the request waits on the customer side."""
+        return self in (RequestStatus.AWAITING_CONSENT, RequestStatus.AWAITING_REQUESTER)
+
+    @property
+    def cancellable(self) -> bool:
+        """The requester or a manager may still cancel (anything before applying)."""
+        return not self.is_terminal and self != RequestStatus.APPLYING
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        RequestStatus.COMPLETED,
+        RequestStatus.REJECTED,
+        RequestStatus.CANCELLED,
+        RequestStatus.EXPIRED,
+        RequestStatus.NO_ACTION_NEEDED,
+        RequestStatus.FAILED,
+    }
+)
+
+
+class Step(StrEnum):
+    """A human step of an approval policy."""
+
+    CONSENT = "consent"
+    REVIEW = "review"
+    SECOND_APPROVAL = "second_approval"
+
+
+class TaskType(StrEnum):
+    """A human task shown in a queue."""
+
+    CONSENT = "consent"
+    REVIEW = "review"
+    INFO = "info"
+    SECOND_APPROVAL = "second_approval"
+
+
+class TaskState(StrEnum):
+    """Whether a task waits for someone, is being worked, or is finished."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
+class Decision(StrEnum):
+    """What a person decides on a task."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_INFO = "request_info"
+    GRANT = "grant"
+    DECLINE = "decline"
+
+
+DECISIONS_BY_TASK = {
+    TaskType.CONSENT: (Decision.GRANT, Decision.DECLINE),
+    TaskType.REVIEW: (Decision.APPROVE, Decision.REJECT, Decision.REQUEST_INFO),
+    TaskType.SECOND_APPROVAL: (Decision.APPROVE, Decision.REJECT),
+}
+
+# The default approval policy (PRODUCT §2), keyed by kind and console type. The live policy
+# is a database table seeded from this; running requests keep the steps they were filed with.
+_DEFAULT_STEPS = {
+    RequestKind.ENABLE_ACCESS: (Step.CONSENT, Step.REVIEW),
+    RequestKind.ESTABLISH_LINK: (Step.REVIEW,),
+    RequestKind.DISSOCIATE_LINK: (Step.REVIEW, Step.SECOND_APPROVAL),
+}
+DEFAULT_POLICY: dict[tuple[RequestKind, ConsoleType], tuple[Step, ...]] = {
+    (kind, console_type): tuple(
+        step
+        for step in steps
+        if not (console_type == ConsoleType.MANAGEMENT and step == Step.CONSENT)
+    )
+    for kind, steps in _DEFAULT_STEPS.items()
+    for console_type in ConsoleType
+}
+
+# SLA targets in business hours: (first response, resolution).
+DEFAULT_SLA_HOURS = {
+    RequestKind.ENABLE_ACCESS: (4.0, 16.0),
+    RequestKind.ESTABLISH_LINK: (4.0, 16.0),
+    RequestKind.DISSOCIATE_LINK: (4.0, 24.0),
+}
+
+CONSENT_EXPIRY_DAYS = 7
+INFO_EXPIRY_DAYS = 5

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,7 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.domain import ConsoleType, RequestKind, Role, missing_for_slide_in
+from service.domain import (
+    ConsoleType,
+    RequestKind,
+    RequestStatus,
+    Role,
+    TaskState,
+    TaskType,
+    missing_for_slide_in,
+)
 from service.extensions import Model, db
 
 
@@ -213,3 +222,188 @@ class AppliedChange(Model):
     access_enabled: Mapped[bool] = mapped_column(Boolean)
     linked: Mapped[bool] = mapped_column(Boolean)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApprovalPolicy(Model):
+    """The human steps a request goes through, by kind and console type (data, not code)."""
+
+    __tablename__ = "approval_policies"
+
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"), primary_key=True)
+    console_type: Mapped[ConsoleType] = mapped_column(
+        _enum(ConsoleType, "console_type"), primary_key=True
+    )
+    steps: Mapped[list[str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SlaTarget(Model):
+    """First-response and resolution targets of a request kind, in business hours."""
+
+    __tablename__ = "sla_targets"
+
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"), primary_key=True)
+    first_response_hours: Mapped[float] = mapped_column(Float)
+    resolution_hours: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Request(Model):
+    """The projection of one request's workflow: kept current by the workflow itself."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_console_status", "console_id", "status"),
+        Index("ix_requests_instance_status", "instance_id", "status"),
+        Index("ix_requests_status_created", "status", "created_at"),
+        Index("ix_requests_created_at", "created_at"),
+        {"sqlite_autoincrement": True},  # an ID is never reused, so neither is a workflow ID
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"))
+    console_id: Mapped[int] = mapped_column(ForeignKey("consoles.id"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"))
+    # "kind:console:instance" while open, NULL once terminal: one open request per triple.
+    open_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    steps: Mapped[list[str]] = mapped_column(JSON)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_state: Mapped[str] = mapped_column(String(16), default="ok")
+    customer_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    projected_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    console: Mapped[Console] = relationship(lazy="joined")
+    instance: Mapped[Instance] = relationship(lazy="joined")
+    requester: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def public_id(self) -> str:
+        """The ID people and the API use, e.g. REQ-000123."""
+        return format_request_id(self.id)
+
+    @property
+    def workflow_id(self) -> str:
+        """The Temporal workflow ID, derived from the request ID so a retry never forks."""
+        return workflow_id_for(self.public_id)
+
+
+def format_request_id(number: int) -> str:
+    """REQ-000123 for request number 123."""
+    return f"REQ-{number:06d}"
+
+
+def parse_request_id(public_id: str) -> int | None:
+    """The request number of a public ID, or None when it is not one."""
+    prefix, _, digits = public_id.strip().upper().partition("-")
+    return int(digits) if prefix == "REQ" and digits.isdigit() else None
+
+
+def workflow_id_for(public_id: str) -> str:
+    """The workflow ID of a request."""
+    return f"linkdesk-request-{public_id}"
+
+
+class Task(Model):
+    """A human step of a request, shown in a queue (projection of the workflow's tasks)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("request_id", "key"),
+        Index("ix_tasks_state_type", "state", "type"),
+        Index("ix_tasks_assignee_state", "assignee_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    key: Mapped[int] = mapped_column(Integer)  # the task's number inside its workflow
+    type: Mapped[TaskType] = mapped_column(_enum(TaskType, "task_type"))
+    state: Mapped[TaskState] = mapped_column(_enum(TaskState, "task_state"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    excluded_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    request: Mapped[Request] = relationship(lazy="joined")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+
+
+class TimelineEvent(Model):
+    """One entry of a request's timeline: who did what, when, with what comment."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (
+        UniqueConstraint("request_id", "seq"),
+        Index("ix_timeline_events_request_at", "request_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    seq: Mapped[int | None] = mapped_column(Integer)  # workflow events; NULL for comments
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    comment: Mapped[str | None] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str | None] = mapped_column(String(32))  # the status after the event
+
+
+class StatusPeriod(Model):
+    """How long a request spent in each status (for turnaround figures)."""
+
+    __tablename__ = "status_periods"
+    __table_args__ = (Index("ix_status_periods_request", "request_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class Notification(Model):
+    """An in-app notification for one user."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", "user_id"),
+        Index("ix_notifications_user_read", "user_id", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+    event: Mapped[str] = mapped_column(String(48))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxEmail(Model):
+    """An email LinkDesk sent, or would have sent had SMTP been configured."""
+
+    __tablename__ = "outbox_emails"
+    __table_args__ = (UniqueConstraint("dedupe_key", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

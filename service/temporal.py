@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from flask import current_app
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from service.errors import Unavailable
 from workflows.client import TemporalSettings, connect
@@ -72,7 +72,9 @@ class TemporalBridge:
             future.cancel()
             raise Unavailable(UNREACHABLE) from exc
         except RPCError as exc:
-            raise Unavailable(UNREACHABLE) from exc
+            if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable(UNREACHABLE) from exc
+            raise
 
     def is_healthy(self, timeout: float = 3.0) -> bool:
         """Whether the Temporal frontend answers a health check within the timeout."""

@@ -13,6 +13,7 @@ import re
 import socket
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,12 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from service import admin, create_app
 from service.extensions import db
 from service.models import Console, Instance, User
+from workflows.worker import build_worker
 
 TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
 PASSWORD = "correct horse battery staple"
@@ -122,12 +125,17 @@ def _migrated_schema(base_config: dict[str, Any]) -> None:
         db.engine.dispose()
 
 
+# Seeded by the migrations and kept between tests; a test that changes them restores them.
+REFERENCE_TABLES = frozenset({"approval_policies", "sla_targets"})
+
+
 def _empty_all_tables() -> None:
-    tables = list(reversed(db.metadata.sorted_tables))
+    # Identities are not restarted: request IDs, and so workflow IDs, stay unique all session.
+    tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
     with db.engine.begin() as conn:
         if db.engine.dialect.name == "postgresql":
             names = ", ".join(t.name for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {names} CASCADE"))
         else:
             for table in tables:
                 conn.execute(table.delete())
@@ -135,8 +143,8 @@ def _empty_all_tables() -> None:
 
 @pytest.fixture
 def app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
-    """A LinkDesk app on a migrated, empty database."""
-    app = create_app(base_config)
+    """A LinkDesk app on a migrated, empty database, with a task queue of its own."""
+    app = create_app({**base_config, "TEMPORAL_TASK_QUEUE": f"linkdesk-test-{uuid.uuid4()}"})
     yield app
     with app.app_context():
         db.session.remove()
@@ -147,6 +155,22 @@ def app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def worker(
+    app: Flask, temporal_env: WorkflowEnvironment, loop_thread: LoopThread
+) -> Iterator[Worker]:
+    """LinkDesk's real worker on the test's own task queue, against the session dev server."""
+
+    async def build() -> Worker:  # a worker is made inside the loop that runs it
+        return build_worker(temporal_env.client, app, app.config["TEMPORAL_TASK_QUEUE"])
+
+    running: Worker = loop_thread.run(build())
+    done = asyncio.run_coroutine_threadsafe(running.run(), loop_thread.loop)
+    yield running
+    loop_thread.run(running.shutdown())
+    done.result(30)
 
 
 @dataclass

@@ -16,7 +16,9 @@ def test_environment_variables_are_parsed_into_types(
     monkeypatch.setenv("LINKDESK_LOGIN_MAX_FAILURES", "9")
     monkeypatch.setenv("LINKDESK_TEMPORAL_NAMESPACE", "linkdesk-prod")
     monkeypatch.setenv("LINKDESK_SESSION_COOKIE_SECURE", "true")
-    app = create_app({"DATABASE_URL": base_config["DATABASE_URL"]})
+    app = create_app(
+        {"DATABASE_URL": base_config["DATABASE_URL"], "SECRET_KEY": base_config["SECRET_KEY"]}
+    )
     assert app.config["LOGIN_MAX_FAILURES"] == 9
     assert app.config["TEMPORAL_NAMESPACE"] == "linkdesk-prod"
     assert app.config["SESSION_COOKIE_SECURE"] is True

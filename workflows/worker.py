@@ -10,29 +10,85 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.directory import DirectoryActivities
+from activities.notifications import NotificationActivities
+from activities.projection import ProjectionActivities
+from service.domain import RequestStatus
+from service.extensions import db
+from service.models import utcnow
 from workflows.client import TemporalSettings, connect
+from workflows.request import RequestWorkflow
+from workflows.shared import RequestInput
 
 log = logging.getLogger("linkdesk.worker")
 ACTIVITY_THREADS = 16
+RECONCILE_EVERY = 30.0  # seconds
+STALE_FILING = timedelta(seconds=20)
 
 
 def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
     """A worker for LinkDesk's workflows and activities on the given task queue."""
     directory = DirectoryActivities(app)
+    projection = ProjectionActivities(app)
+    notifications = NotificationActivities(app)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[],
-        activities=[directory.apply_relationship_change],
+        workflows=[RequestWorkflow],
+        activities=[
+            directory.apply_relationship_change,
+            projection.project_request,
+            projection.check_effect_needed,
+            notifications.notify,
+        ],
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
     )
+
+
+def stale_filings(app: Flask) -> list[RequestInput]:
+    """Requests stored but never picked up by a workflow (the filer died before starting it)."""
+    from service.models import Request
+    from service.requests import workflow_input
+
+    with app.app_context():
+        cutoff = utcnow() - STALE_FILING
+        rows = db.session.execute(
+            select(Request).where(
+                Request.status == RequestStatus.SUBMITTED,
+                Request.projected_seq == 0,
+                Request.created_at < cutoff,
+            )
+        ).scalars()
+        return [workflow_input(row) for row in rows]
+
+
+async def reconcile(client: Client, app: Flask, task_queue: str) -> int:
+    """Start the workflows of half-done filings; starting one twice is a no-op."""
+    from service.requests import start_request_workflow
+
+    pending = await asyncio.to_thread(stale_filings, app)
+    for data in pending:
+        log.info("starting the workflow of %s, filed without one", data.request_id)
+        await start_request_workflow(client, task_queue, data)
+    return len(pending)
+
+
+async def _reconcile_forever(client: Client, app: Flask, task_queue: str) -> None:
+    while True:
+        try:
+            await reconcile(client, app, task_queue)
+        except (RPCError, SQLAlchemyError) as exc:
+            log.warning("reconciling filings failed (%s); will retry", exc)
+        await asyncio.sleep(RECONCILE_EVERY)
 
 
 async def _connect_with_retry(settings: TemporalSettings, stop: asyncio.Event) -> Client | None:
@@ -62,7 +118,9 @@ async def run(app: Flask) -> None:
     worker = build_worker(client, app, settings.task_queue)
     log.info("worker polling task queue %r on %s", settings.task_queue, settings.address)
     async with worker:
+        reconciler = asyncio.create_task(_reconcile_forever(client, app, settings.task_queue))
         await stop.wait()
+        reconciler.cancel()
         log.info("stopping: letting running activities finish")
 
 

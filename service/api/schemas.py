@@ -6,9 +6,18 @@ from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
+from webargs.fields import DelimitedList
 
 from service.directory import is_valid_code
-from service.domain import ConsoleType, RequestKind, Role
+from service.domain import (
+    ConsoleType,
+    Decision,
+    RequestKind,
+    RequestStatus,
+    Role,
+    TaskState,
+    TaskType,
+)
 
 
 class Schema(ma.Schema):
@@ -142,3 +151,112 @@ ConsoleListSchema = list_schema(ConsoleSchema, "ConsoleListSchema")
 InstanceListSchema = list_schema(InstanceSchema, "InstanceListSchema")
 RelationshipListSchema = list_schema(RelationshipSchema, "RelationshipListSchema")
 TokenListSchema = list_schema(TokenSchema, "TokenListSchema")
+
+
+class SlaSchema(Schema):
+    first_response_due = fields.DateTime(allow_none=True)
+    resolution_due = fields.DateTime(allow_none=True)
+    state = fields.String(
+        required=True, metadata={"description": "ok, at_risk, breached, paused or met"}
+    )
+
+
+class TimelineEntrySchema(Schema):
+    at = fields.DateTime(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    comment = fields.String(allow_none=True)
+    internal = fields.Boolean(required=True)
+
+
+class TaskSchema(Schema):
+    id = fields.Integer(required=True)
+    request_id = fields.Function(lambda task: task.request.public_id, required=True)
+    type = fields.Enum(TaskType, by_value=True, required=True)
+    state = fields.Enum(TaskState, by_value=True, required=True)
+    assignee = fields.Function(
+        lambda task: task.assignee.username if task.assignee else None, allow_none=True
+    )
+    claimed_at = fields.DateTime(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    kind = fields.Function(lambda task: task.request.kind.value)
+    request_status = fields.Function(lambda task: task.request.status.value)
+    sla = fields.Function(lambda task: task.request.sla_state)
+
+
+class RequestSchema(Schema):
+    id = fields.String(attribute="public_id", required=True, metadata={"example": "REQ-000123"})
+    kind = fields.Enum(RequestKind, by_value=True, required=True)
+    status = fields.Enum(RequestStatus, by_value=True, required=True)
+    console = fields.Nested(RefSchema, required=True)
+    instance = fields.Nested(RefSchema, required=True)
+    requester = fields.Function(lambda request: request.requester.username, required=True)
+    reason = fields.String(required=True)
+    outcome = fields.String(allow_none=True, metadata={"description": "Why it ended so"})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    sla = fields.Function(
+        lambda request: {
+            "first_response_due": request.first_response_due,
+            "resolution_due": request.resolution_due,
+            "state": request.sla_state,
+        },
+        metadata={"description": "first_response_due, resolution_due, state"},
+    )
+    workflow_id = fields.String(required=True)
+
+
+class RequestDetailSchema(RequestSchema):
+    tasks = fields.List(fields.Nested(TaskSchema), required=True)
+    timeline = fields.List(fields.Nested(TimelineEntrySchema), required=True)
+
+
+class RequestCreateSchema(Schema):
+    kind = fields.Enum(RequestKind, by_value=True, required=True)
+    console_id = RefField(required=True)
+    instance_id = RefField(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class RequestArgsSchema(PageArgsSchema):
+    status = DelimitedList(fields.Enum(RequestStatus, by_value=True))
+    kind = fields.Enum(RequestKind, by_value=True)
+    console_id = RefField()
+    instance_id = RefField()
+    q = fields.String(validate=validate.Length(max=64), metadata={"description": "ID or code"})
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class CommentSchema(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=8000))
+    internal = fields.Boolean(load_default=False)
+
+
+class ResponseSchema(Schema):
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=8000))
+
+
+class TaskArgsSchema(PageArgsSchema):
+    state = DelimitedList(fields.Enum(TaskState, by_value=True))
+    type = fields.Enum(TaskType, by_value=True)
+    assignee = fields.String(validate=validate.OneOf(["me", "unassigned"]))
+    kind = fields.Enum(RequestKind, by_value=True)
+    sla = fields.String(validate=validate.OneOf(["ok", "at_risk", "breached", "paused", "met"]))
+
+
+class TaskCompleteSchema(Schema):
+    decision = fields.Enum(Decision, by_value=True, required=True)
+    comment = fields.String(validate=validate.Length(max=8000), load_default=None)
+
+
+class TaskReassignSchema(Schema):
+    assignee = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+RequestListSchema = list_schema(RequestSchema, "RequestListSchema")
+TaskListSchema = list_schema(TaskSchema, "TaskListSchema")

@@ -1,0 +1,141 @@
+"""Writes a request workflow's state into the database projection that serves every read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+from sqlalchemy import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from service.directory import relationship_between
+from service.domain import RequestKind, RequestStatus, TaskState, TaskType
+from service.extensions import db
+from service.models import Console, Instance, Request, StatusPeriod, Task, TimelineEvent
+from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
+
+EFFECT_HOLDS = {  # whether the change a kind asks for is already in place
+    RequestKind.ENABLE_ACCESS: lambda access, linked: access,
+    RequestKind.ESTABLISH_LINK: lambda access, linked: linked,
+    RequestKind.DISSOCIATE_LINK: lambda access, linked: not access and not linked,
+}
+
+
+def effect_holds(kind: RequestKind, access_enabled: bool, linked: bool) -> bool:
+    """Whether a request of this kind would change nothing."""
+    return bool(EFFECT_HOLDS[kind](access_enabled, linked))
+
+
+class ProjectionActivities:
+    """Local activities of the request workflow; each runs in its own app context."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    @activity.defn(name="project_request")
+    def project_request(self, state: Projection) -> ProjectionResult:
+        """Mirror the workflow's state; idempotent, and never goes back to an older state."""
+        with self.app.app_context():
+            request = db.session.get(Request, state.number)
+            if request is None:
+                raise ApplicationError(
+                    f"Request {state.number} is not in the database.",
+                    type="RequestDeleted",
+                    non_retryable=True,
+                )
+            tasks = {
+                t.key: t
+                for t in db.session.execute(
+                    select(Task).where(Task.request_id == request.id)
+                ).scalars()
+            }
+            if state.seq > request.projected_seq:
+                self._write(request, state, tasks)
+                db.session.commit()
+            return ProjectionResult({key: task.id for key, task in tasks.items()})
+
+    def _write(self, request: Request, state: Projection, tasks: dict[int, Task]) -> None:
+        seen = set(
+            db.session.execute(
+                select(TimelineEvent.seq).where(
+                    TimelineEvent.request_id == request.id,
+                    TimelineEvent.seq.in_([e.seq for e in state.events]),
+                )
+            ).scalars()
+        )
+        for event in state.events:
+            if event.seq in seen:
+                continue
+            db.session.add(
+                TimelineEvent(
+                    request_id=request.id,
+                    seq=event.seq,
+                    at=event.at,
+                    actor=event.actor,
+                    action=event.action,
+                    comment=event.comment,
+                    status=event.status,
+                )
+            )
+            if event.status != request.status:
+                self._change_period(request, RequestStatus(event.status), event.at)
+                request.status = RequestStatus(event.status)
+        status = RequestStatus(state.status)
+        if status != request.status:
+            self._change_period(request, status, state.updated_at)
+        request.status = status
+        request.open_key = None if status.is_terminal else request.open_key
+        request.updated_at = state.updated_at
+        request.resolved_at = state.resolved_at
+        request.outcome = state.outcome
+        request.first_response_at = state.first_response_at
+        request.first_response_due = state.first_response_due
+        request.resolution_due = state.resolution_due
+        request.sla_state = state.sla_state
+        request.customer_wait_seconds = state.customer_wait_seconds
+        request.projected_seq = state.seq
+        for snapshot in state.tasks:
+            task = tasks.get(snapshot.key)
+            if task is None:
+                task = tasks[snapshot.key] = Task(request_id=request.id, key=snapshot.key)
+                db.session.add(task)
+            _copy_task(snapshot, task)
+        db.session.flush()  # assigns IDs to new tasks
+
+    def _change_period(self, request: Request, status: RequestStatus, at: datetime) -> None:
+        current = db.session.execute(
+            select(StatusPeriod).where(
+                StatusPeriod.request_id == request.id, StatusPeriod.ended_at.is_(None)
+            )
+        ).scalar_one_or_none()
+        if current is not None:
+            current.ended_at = at
+            current.seconds = (current.ended_at - current.started_at).total_seconds()
+        if not status.is_terminal:
+            db.session.add(StatusPeriod(request_id=request.id, status=status, started_at=at))
+
+    @activity.defn(name="check_effect_needed")
+    def check_effect_needed(self, check: EffectCheck) -> bool:
+        """Whether the request would still change the directory."""
+        with self.app.app_context():
+            console = db.session.get(Console, check.console_id)
+            instance = db.session.get(Instance, check.instance_id)
+            if console is None or instance is None:
+                return True  # applying will fail with the reason
+            current = relationship_between(console, instance)
+            return not effect_holds(RequestKind(check.kind), current.access_enabled, current.linked)
+
+
+def _copy_task(snapshot: TaskSnapshot, task: Task) -> None:
+    task.type = TaskType(snapshot.type)
+    task.state = TaskState(snapshot.state)
+    task.created_at = snapshot.created_at
+    task.due_at = snapshot.due_at
+    task.assignee_id = snapshot.assignee_id
+    task.claimed_at = snapshot.claimed_at
+    task.excluded_user_id = snapshot.excluded_user_id
+    task.completed_at = snapshot.completed_at
+    task.completed_by_id = snapshot.completed_by_id
+    task.decision = snapshot.decision
+    task.comment = snapshot.comment

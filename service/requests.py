@@ -1,0 +1,491 @@
+"""Requests and tasks: filing, reading within scope, and human actions through the workflow.
+
+The pages and the JSON API both call these functions. Reads come from the database
+projection; actions go to the request's workflow as Updates, whose validators refuse what is
+not allowed, and the answer is read back from the projection the update has just written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import current_app
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.projection import effect_holds
+from service.directory import Page, paginate, relationship_between, resolve_console
+from service.directory import resolve_instance as resolve_instance_ref
+from service.domain import (
+    DEFAULT_POLICY,
+    DEFAULT_SLA_HOURS,
+    RequestKind,
+    RequestStatus,
+    Role,
+    TaskState,
+    TaskType,
+)
+from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
+from service.extensions import db
+from service.models import (
+    ApprovalPolicy,
+    Console,
+    Instance,
+    Request,
+    SlaTarget,
+    StatusPeriod,
+    Task,
+    TimelineEvent,
+    User,
+    parse_request_id,
+    user_instances,
+    utcnow,
+    workflow_id_for,
+)
+from service.temporal import bridge
+from workflows.request import RequestWorkflow
+from workflows.shared import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    Actor,
+    Cancel,
+    RequestInput,
+    Respond,
+    TaskAction,
+)
+
+T = TypeVar("T")
+CUSTOMER_SERVICE = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+NO_ACTION_TEXT = {
+    RequestKind.ENABLE_ACCESS: "access is already enabled",
+    RequestKind.ESTABLISH_LINK: "the link is already established",
+    RequestKind.DISSOCIATE_LINK: "the firm is already dissociated (no link and no access)",
+}
+
+
+def actor_of(user: User) -> Actor:
+    """The user as the workflow knows them."""
+    return Actor(user.id, user.username, Role(user.role).value)
+
+
+# Scope -------------------------------------------------------------------------------------
+
+
+def _request_scope(user: User) -> ColumnElement[bool]:
+    role = Role(user.role)
+    if role.sees_everything:
+        return true()
+    if role == Role.PARTNER:
+        return Request.console_id == user.console_id if user.console_id else false()
+    own = select(user_instances.c.instance_id).where(user_instances.c.user_id == user.id)
+    return Request.instance_id.in_(own)
+
+
+def get_request(user: User, public_id: str) -> Request:
+    """The request with this public ID, if the user may see it; otherwise `NotFound`."""
+    number = parse_request_id(public_id)
+    found = None
+    if number is not None:
+        found = db.session.execute(
+            select(Request).where(Request.id == number, _request_scope(user))
+        ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"No request {public_id}.")
+    return found
+
+
+@dataclass(frozen=True)
+class RequestFilters:
+    """Filters of the request list."""
+
+    status: list[RequestStatus] | None = None
+    kind: RequestKind | None = None
+    console: int | str | None = None
+    instance: int | str | None = None
+    search: str | None = None
+
+
+def list_requests(user: User, filters: RequestFilters, page: int, per_page: int) -> Page:
+    """The requests the user may see, newest first."""
+    query: Select[Any] = select(Request).where(_request_scope(user))
+    if filters.status:
+        query = query.where(Request.status.in_(filters.status))
+    if filters.kind:
+        query = query.where(Request.kind == filters.kind)
+    if filters.console is not None:
+        console = resolve_console(user, filters.console)
+        query = query.where(Request.console_id == console.id)
+    if filters.instance is not None:
+        instance = resolve_instance_ref(user, filters.instance)
+        query = query.where(Request.instance_id == instance.id)
+    if filters.search:
+        number = parse_request_id(filters.search)
+        code = filters.search.strip().upper()
+        query = query.join(Request.instance).where(
+            or_(Request.id == number, Instance.code.contains(code))
+            if number
+            else Instance.code.contains(code)
+        )
+    query = query.order_by(Request.created_at.desc(), Request.id.desc())
+    return paginate(query, page, per_page)
+
+
+@dataclass(frozen=True)
+class RequestDetail:
+    """A request with its open tasks and the timeline the user may see.
+
+    Reads through to the request's own attributes, so one schema dumps both.
+    """
+
+    request: Request
+    tasks: list[Task]
+    timeline: list[TimelineEvent]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.request, name)
+
+
+def detail(user: User, request: Request) -> RequestDetail:
+    """Open tasks and timeline of a request; internal notes only for Customer Service."""
+    tasks = list(
+        db.session.execute(
+            select(Task)
+            .where(Task.request_id == request.id, Task.state != TaskState.DONE)
+            .order_by(Task.key)
+        ).scalars()
+    )
+    events = select(TimelineEvent).where(TimelineEvent.request_id == request.id)
+    if Role(user.role) not in CUSTOMER_SERVICE:
+        events = events.where(TimelineEvent.internal.is_(False))
+    timeline = list(
+        db.session.execute(events.order_by(TimelineEvent.at, TimelineEvent.id)).scalars()
+    )
+    return RequestDetail(request, tasks, timeline)
+
+
+# Filing ------------------------------------------------------------------------------------
+
+
+def _policy_steps(kind: RequestKind, console: Console) -> list[str]:
+    row = db.session.get(ApprovalPolicy, (kind, console.type))
+    if row is not None:
+        return list(row.steps)
+    return [step.value for step in DEFAULT_POLICY[(kind, console.type)]]
+
+
+def _sla_hours(kind: RequestKind) -> tuple[float, float]:
+    row = db.session.get(SlaTarget, kind)
+    if row is not None:
+        return row.first_response_hours, row.resolution_hours
+    return DEFAULT_SLA_HOURS[kind]
+
+
+def _resolve_for_filing(user: User, kind: RequestKind, console_ref: Any, instance_ref: Any) -> Any:
+    role = Role(user.role)
+    if role == Role.INSTANCE_ADMIN and kind != RequestKind.DISSOCIATE_LINK:
+        raise Invalid(
+            "Instance admins can only ask to dissociate a firm from their company.",
+            fields={"kind": ["Only dissociate_link for instance admins."]},
+        )
+    if role not in (Role.PARTNER, Role.INSTANCE_ADMIN):
+        raise Forbidden("Requests are filed by partners and instance admins.")
+    errors: dict[str, list[str]] = {}
+    console = instance = None
+    try:
+        console = resolve_console(user, console_ref)
+    except NotFound as exc:
+        errors.update(exc.fields)
+    try:
+        instance = resolve_instance_ref(user, instance_ref)
+    except NotFound as exc:
+        errors.update(exc.fields)
+    if errors or console is None or instance is None:
+        raise Invalid("Unknown console or instance.", fields=errors)
+    return console, instance
+
+
+def file_request(
+    user: User, kind: RequestKind, console_ref: Any, instance_ref: Any, reason: str
+) -> Request:
+    """File a request and start its workflow; nothing is left behind when that fails."""
+    console, instance = _resolve_for_filing(user, kind, console_ref, instance_ref)
+    current = relationship_between(console, instance)
+    if effect_holds(kind, current.access_enabled, current.linked):
+        raise Invalid(
+            f"No request needed: for {console.code} and {instance.code}, {NO_ACTION_TEXT[kind]}.",
+            fields={"kind": [f"Nothing to do: {NO_ACTION_TEXT[kind]}."]},
+        )
+    now = utcnow()
+    request = Request(
+        kind=kind,
+        console_id=console.id,
+        instance_id=instance.id,
+        requester_id=user.id,
+        reason=reason.strip(),
+        status=RequestStatus.SUBMITTED,
+        open_key=f"{kind.value}:{console.id}:{instance.id}",
+        steps=_policy_steps(kind, console),
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(request)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise _duplicate(kind, console, instance) from None
+    db.session.add(
+        StatusPeriod(request_id=request.id, status=RequestStatus.SUBMITTED, started_at=now)
+    )
+    db.session.commit()
+    try:
+        start_workflow(request)
+    except Unavailable:
+        db.session.delete(request)  # the filing did not happen; leave nothing half-made
+        db.session.commit()
+        raise
+    return request
+
+
+def _duplicate(kind: RequestKind, console: Console, instance: Instance) -> Conflict:
+    open_one = db.session.execute(
+        select(Request).where(Request.open_key == f"{kind.value}:{console.id}:{instance.id}")
+    ).scalar_one_or_none()
+    ref = open_one.public_id if open_one else "another request"
+    return Conflict(
+        f"{ref} already asks to {kind.label.lower()} for {console.code} and {instance.code}; "
+        "follow that one instead.",
+        fields={"open_request_id": [ref]},
+    )
+
+
+def workflow_input(request: Request) -> RequestInput:
+    """The workflow's input for a stored request."""
+    first_response, resolution = _sla_hours(request.kind)
+    requester = request.requester
+    return RequestInput(
+        request_id=request.public_id,
+        number=request.id,
+        kind=request.kind.value,
+        console_id=request.console_id,
+        console_code=request.console.code,
+        console_type=request.console.type.value,
+        instance_id=request.instance_id,
+        instance_code=request.instance.code,
+        requester=actor_of(requester),
+        steps=list(request.steps),
+        first_response_hours=first_response,
+        resolution_hours=resolution,
+        calendar=dict(current_app.config["SLA_CALENDAR"]),
+        created_at=request.created_at,
+    )
+
+
+async def start_request_workflow(client: Client, task_queue: str, data: RequestInput) -> None:
+    """Start a request's workflow; starting one that already runs is a no-op."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):  # it ran already and has ended
+        await client.start_workflow(
+            RequestWorkflow.run,
+            data,
+            id=workflow_id_for(data.request_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+
+def start_workflow(request: Request) -> None:
+    """Start the workflow of a stored request from the web process."""
+    data = workflow_input(request)
+    task_queue = bridge().settings.task_queue
+    bridge().call(lambda client: start_request_workflow(client, task_queue, data))
+
+
+# Actions -----------------------------------------------------------------------------------
+
+_ERRORS: dict[str, type[ServiceError]] = {
+    NOT_FOUND: NotFound,
+    FORBIDDEN: Forbidden,
+    CONFLICT: Conflict,
+    INVALID: Invalid,
+}
+
+
+def _update(request: Request, call: Callable[[WorkflowHandle[Any, Any]], Awaitable[T]]) -> T:
+    """Send an update to the request's workflow, turning refusals into service errors."""
+    if request.status.is_terminal:
+        raise Conflict(f"{request.public_id} is {request.status.label}; nothing more to do.")
+
+    async def run(client: Client) -> T:
+        return await call(client.get_workflow_handle(workflow_id))
+
+    workflow_id = request.workflow_id
+    db.session.commit()  # hold no transaction (no SQLite lock) while the workflow works
+    try:
+        return bridge().call(run)
+    except WorkflowUpdateFailedError as failure:
+        cause = failure.cause
+        if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
+            raise _ERRORS[cause.type](cause.message) from None
+        raise Conflict(f"The action could not be done: {cause}") from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            db.session.refresh(request)
+            raise Conflict(
+                f"{request.public_id} is {request.status.label}; nothing more to do."
+            ) from None
+        raise
+    finally:
+        db.session.expire_all()  # read what the workflow has just written
+
+
+def _task_of(user: User, task_id: int) -> Task:
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"No task {task_id}.")
+    get_request(user, task.request.public_id)  # 404 outside the user's scope
+    if Role(user.role) == Role.PARTNER and task.type != TaskType.INFO:
+        raise NotFound(f"No task {task_id}.")
+    if Role(user.role) == Role.INSTANCE_ADMIN and task.type not in (
+        TaskType.CONSENT,
+        TaskType.INFO,
+    ):
+        raise NotFound(f"No task {task_id}.")
+    return task
+
+
+def claim_task(user: User, task_id: int) -> Request:
+    """Claim a task for yourself."""
+    task = _task_of(user, task_id)
+    action = TaskAction(task.id, actor_of(user))
+    _update(task.request, lambda h: h.execute_update(RequestWorkflow.claim, action))
+    return task.request
+
+
+def release_task(user: User, task_id: int) -> Request:
+    """Put a claimed task back in the queue."""
+    task = _task_of(user, task_id)
+    action = TaskAction(task.id, actor_of(user))
+    _update(task.request, lambda h: h.execute_update(RequestWorkflow.release, action))
+    return task.request
+
+
+def reassign_task(user: User, task_id: int, assignee_username: str) -> Request:
+    """Give a task to another agent or manager (managers only)."""
+    task = _task_of(user, task_id)
+    assignee = db.session.execute(
+        select(User).where(User.username == assignee_username, User.active.is_(True))
+    ).scalar_one_or_none()
+    if assignee is None:
+        raise Invalid(f"No user {assignee_username!r}.", fields={"assignee": ["Unknown user."]})
+    action = TaskAction(task.id, actor_of(user), assignee=actor_of(assignee))
+    _update(task.request, lambda h: h.execute_update(RequestWorkflow.reassign, action))
+    return task.request
+
+
+def complete_task(user: User, task_id: int, decision: str, comment: str | None) -> Request:
+    """Decide a task; the answer is the request as it now stands."""
+    task = _task_of(user, task_id)
+    action = TaskAction(task.id, actor_of(user), decision=decision, comment=comment)
+    _update(task.request, lambda h: h.execute_update(RequestWorkflow.complete, action))
+    return task.request
+
+
+def respond(user: User, request: Request, answer: str) -> Request:
+    """Answer Customer Service's question on a request."""
+    if Role(user.role) not in (Role.PARTNER, Role.INSTANCE_ADMIN):
+        raise Forbidden("Only the requesting side answers info requests.")
+    data = Respond(actor_of(user), answer)
+    _update(request, lambda h: h.execute_update(RequestWorkflow.respond, data))
+    return request
+
+
+def cancel(user: User, request: Request, reason: str) -> Request:
+    """Cancel a request before it is applied."""
+    data = Cancel(actor_of(user), reason)
+    _update(request, lambda h: h.execute_update(RequestWorkflow.cancel, data))
+    return request
+
+
+def add_comment(user: User, request: Request, body: str, internal: bool) -> TimelineEvent:
+    """Comment on a request; internal notes are for Customer Service only."""
+    if internal and Role(user.role) not in CUSTOMER_SERVICE:
+        raise Forbidden("Internal notes are for Customer Service only.")
+    text = body.strip()
+    if not text:
+        raise Invalid("The comment is empty.", fields={"body": ["Write something."]})
+    event = TimelineEvent(
+        request_id=request.id,
+        at=utcnow(),
+        actor=user.username,
+        action="note" if internal else "comment",
+        comment=text,
+        internal=internal,
+        status=request.status.value,
+    )
+    db.session.add(event)
+    db.session.commit()
+    return event
+
+
+# Queue -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    """Filters of the task queue."""
+
+    state: list[TaskState] | None = None
+    type: TaskType | None = None
+    assignee: str | None = None  # "me" or "unassigned"
+    kind: RequestKind | None = None
+    sla: str | None = None
+
+
+def _task_scope(user: User) -> ColumnElement[bool]:
+    role = Role(user.role)
+    if role in (Role.AGENT, Role.MANAGER):
+        return Task.type.in_((TaskType.REVIEW, TaskType.SECOND_APPROVAL))
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.INSTANCE_ADMIN:
+        return and_(Task.type == TaskType.CONSENT, _request_scope(user))
+    return and_(Task.type == TaskType.INFO, _request_scope(user))
+
+
+def list_tasks(user: User, filters: TaskFilters, page: int, per_page: int) -> Page:
+    """The user's queue, most urgent SLA first."""
+    states = filters.state or [TaskState.OPEN, TaskState.CLAIMED]
+    query: Select[Any] = (
+        select(Task).join(Task.request).where(_task_scope(user), Task.state.in_(states))
+    )
+    if filters.type:
+        query = query.where(Task.type == filters.type)
+    if filters.assignee == "me":
+        query = query.where(Task.assignee_id == user.id)
+    elif filters.assignee == "unassigned":
+        query = query.where(Task.assignee_id.is_(None))
+    if filters.kind:
+        query = query.where(Request.kind == filters.kind)
+    if filters.sla:
+        query = query.where(Request.sla_state == filters.sla)
+    query = query.order_by(
+        Request.resolution_due.is_(None),
+        Request.resolution_due,
+        Task.created_at,
+        Task.id,
+    )
+    return paginate(query, page, per_page)
