@@ -49,8 +49,8 @@ class DirectoryActivities:
             return ApplyResult(bool(done.access_enabled), bool(done.linked), applied_now=False)
         console = db.session.get(Console, change.console_id)
         instance = db.session.get(Instance, change.instance_id)
-        if console is None or instance is None:
-            missing = "console" if console is None else "instance"
+        if console is None or console.removed_at or instance is None or instance.removed_at:
+            missing = "console" if console is None or console.removed_at else "instance"
             raise ApplicationError(
                 f"The {missing} was removed from the directory; nothing was changed.",
                 type="DirectoryObjectRemoved",

@@ -121,7 +121,7 @@ class ProjectionActivities:
         with self.app.app_context():
             console = db.session.get(Console, check.console_id)
             instance = db.session.get(Instance, check.instance_id)
-            if console is None or instance is None:
+            if not console or console.removed_at or not instance or instance.removed_at:
                 return True  # applying will fail with the reason
             current = relationship_between(console, instance)
             return not effect_holds(RequestKind(check.kind), current.access_enabled, current.linked)

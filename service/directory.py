@@ -81,12 +81,20 @@ def _relationship_scope(user: User) -> ColumnElement[bool]:
 
 def visible_consoles(user: User) -> Select[Console]:
     """The consoles the user may list, ordered by code."""
-    return select(Console).where(_console_scope(user)).order_by(Console.code)
+    return (
+        select(Console)
+        .where(_console_scope(user), Console.removed_at.is_(None))
+        .order_by(Console.code)
+    )
 
 
 def visible_instances(user: User) -> Select[Instance]:
     """The instances the user may list, ordered by code."""
-    return select(Instance).where(_instance_scope(user)).order_by(Instance.code)
+    return (
+        select(Instance)
+        .where(_instance_scope(user), Instance.removed_at.is_(None))
+        .order_by(Instance.code)
+    )
 
 
 M = TypeVar("M", Console, Instance)
@@ -107,7 +115,9 @@ def _resolve(
         condition = model.code == normalise_code(str(ref))
         if by_code:
             scope = true()
-    found = db.session.execute(select(model).where(condition, scope)).scalar_one_or_none()
+    found = db.session.execute(
+        select(model).where(condition, scope, model.removed_at.is_(None))
+    ).scalar_one_or_none()
     if found is None:
         message = f"No {noun} {ref!r} that you can see."
         raise NotFound(message, fields={field: [message]})
@@ -199,7 +209,9 @@ def list_relationships(
         select(Relationship)
         .join(Relationship.console)
         .join(Relationship.instance)
-        .where(_relationship_scope(user))
+        .where(
+            _relationship_scope(user), Console.removed_at.is_(None), Instance.removed_at.is_(None)
+        )
         .order_by(Console.code, Instance.code)
     )
     if console is not None:

@@ -82,6 +82,8 @@ class Console(Model):
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[ConsoleType] = mapped_column(_enum(ConsoleType, "console_type"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Removed from the directory; kept so the requests that name it keep their history.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Instance(Model):
@@ -93,6 +95,7 @@ class Instance(Model):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Relationship(Model):

@@ -233,6 +233,7 @@ class Factory:
                 role=role,
                 password=password,
                 actor="tests",
+                email=f"{username}@example.test",
                 console=console_obj,
                 instances=instance_objs,
             )

@@ -18,6 +18,7 @@ from service.domain import (
     TaskState,
     TaskType,
 )
+from service.models import format_request_id
 
 
 class Schema(ma.Schema):
@@ -260,3 +261,26 @@ class TaskReassignSchema(Schema):
 
 RequestListSchema = list_schema(RequestSchema, "RequestListSchema")
 TaskListSchema = list_schema(TaskSchema, "TaskListSchema")
+
+
+class NotificationSchema(Schema):
+    id = fields.Integer(required=True)
+    request_id = fields.Function(
+        lambda n: format_request_id(n.request_id) if n.request_id else None, allow_none=True
+    )
+    event = fields.String(required=True)
+    message = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    read_at = fields.DateTime(allow_none=True)
+
+
+class NotificationArgsSchema(PageArgsSchema):
+    unread = fields.Boolean(load_default=False)
+
+
+class NotificationListSchema(list_schema(NotificationSchema, "NotificationPageSchema")):  # type: ignore[misc]
+    unread = fields.Integer(required=True, metadata={"description": "Unread notifications"})
+
+
+class MarkedSchema(Schema):
+    marked = fields.Integer(required=True)

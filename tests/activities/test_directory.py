@@ -11,7 +11,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.directory import DirectoryActivities
 from service.directory import relationship_between
 from service.extensions import db
-from service.models import AppliedChange, AuditEvent, Console, Instance
+from service.models import AppliedChange, AuditEvent, Console, Instance, utcnow
 from tests.conftest import Factory
 from workflows.shared import ApplyChange
 
@@ -78,7 +78,7 @@ def test_a_retry_applies_nothing_twice(app: Flask, demo_directory: Factory) -> N
 def test_a_removed_instance_is_a_permanent_failure(app: Flask, demo_directory: Factory) -> None:
     console_id, instance_id = ids(app, "ACCT-01", "OMEGA")
     with app.app_context():
-        db.session.delete(db.session.get_one(Instance, instance_id))
+        db.session.get_one(Instance, instance_id).removed_at = utcnow()
         db.session.commit()
     change = ApplyChange("REQ-000003", "establish_link", console_id, instance_id, "agent1")
     with pytest.raises(ApplicationError) as failure:

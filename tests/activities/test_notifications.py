@@ -1,0 +1,90 @@
+"""Notifications: in-app rows and email through a real SMTP server the test starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from sqlalchemy import select
+from temporalio.testing import ActivityEnvironment
+
+from activities.notifications import NotificationActivities
+from service import create_app
+from service.domain import RequestKind, RequestStatus
+from service.extensions import db
+from service.models import Instance, Notification, OutboxEmail, Request, User
+from tests.conftest import Factory, free_port
+from workflows.shared import Notify
+
+
+class Inbox:
+    """Collects what the SMTP server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def a_request(app: Flask, directory: Factory) -> int:
+    with app.app_context():
+        requester = db.session.execute(select(User).filter_by(username="pacct")).scalar_one()
+        assert requester.console_id is not None
+        request = Request(
+            kind=RequestKind.ESTABLISH_LINK,
+            console_id=requester.console_id,
+            instance_id=db.session.execute(select(Instance.id).filter_by(code="BETA")).scalar_one(),
+            requester_id=requester.id,
+            reason="x",
+            status=RequestStatus.AWAITING_AGENT,
+            steps=["review"],
+        )
+        db.session.add(request)
+        db.session.commit()
+        return request.id
+
+
+def test_email_goes_through_smtp_once_per_person_and_event(
+    base_config: dict[str, Any], app: Flask, demo_directory: Factory, smtp: tuple[int, Inbox]
+) -> None:
+    port, inbox = smtp
+    number = a_request(app, demo_directory)
+    mailer = create_app({**base_config, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": port})
+    notice = Notify(number, "status:in_review", "REQ: in review", "requester", "REQ:7:status")
+    activities = NotificationActivities(mailer)
+    assert ActivityEnvironment().run(activities.notify, notice) == 1
+    assert ActivityEnvironment().run(activities.notify, notice) == 1  # a retry
+    assert len(inbox.messages) == 1
+    message = inbox.messages[0]
+    assert message["To"] == "pacct@example.test"
+    assert message["Subject"] == "[LinkDesk] REQ: in review"
+    with app.app_context():
+        rows = db.session.execute(select(Notification)).scalars().all()
+        sent = db.session.execute(select(OutboxEmail)).scalars().all()
+    assert [(n.event, n.read_at) for n in rows] == [("status:in_review", None)]
+    assert len(sent) == 1 and sent[0].sent_at is not None
+
+
+def test_agents_hear_of_new_items_in_app_only(app: Flask, demo_directory: Factory) -> None:
+    demo_directory.user("agent2", "agent")
+    number = a_request(app, demo_directory)
+    notice = Notify(number, "queued", "new item", "agents", "REQ:1:queued", exclude_user_id=None)
+    assert ActivityEnvironment().run(NotificationActivities(app).notify, notice) == 2
+    with app.app_context():
+        assert db.session.execute(select(OutboxEmail)).first() is None
