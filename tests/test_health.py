@@ -29,3 +29,12 @@ def test_readyz_is_503_when_temporal_is_unreachable(
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"] == {"database": "ok", "temporal": "unreachable"}
+
+
+def test_metrics_count_requests_and_tasks_for_prometheus(client: FlaskClient) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert "# TYPE linkdesk_requests gauge" in text
+    assert "# TYPE linkdesk_open_tasks gauge" in text

@@ -170,6 +170,10 @@ class TimelineEntrySchema(Schema):
     internal = fields.Boolean(required=True)
 
 
+def _iso(when: Any) -> str | None:
+    return when.isoformat() if when else None
+
+
 class TaskSchema(Schema):
     id = fields.Integer(required=True)
     request_id = fields.Function(lambda task: task.request.public_id, required=True)
@@ -179,7 +183,11 @@ class TaskSchema(Schema):
         lambda task: task.assignee.username if task.assignee else None, allow_none=True
     )
     claimed_at = fields.DateTime(allow_none=True)
-    due_at = fields.DateTime(allow_none=True)
+    due_at = fields.Function(
+        lambda task: _iso(task.due_at or task.request.resolution_due),
+        allow_none=True,
+        metadata={"description": "The task's own deadline, else the request's resolution due"},
+    )
     created_at = fields.DateTime(required=True)
     kind = fields.Function(lambda task: task.request.kind.value)
     request_status = fields.Function(lambda task: task.request.status.value)

@@ -54,6 +54,9 @@ def test_establish_link_approved_by_an_agent_completes(
     tasks = agent.get("/api/v1/tasks").json["items"]
     (task,) = [t for t in tasks if t["request_id"] == request_id]
     assert task["type"] == "review" and task["state"] == "open"
+    metrics = partner.client.get("/metrics").get_data(as_text=True)
+    assert 'linkdesk_requests{kind="establish_link",status="awaiting_agent"} 1' in metrics
+    assert 'linkdesk_open_tasks{type="review",state="open"} 1' in metrics
     claimed = agent.post(f"/api/v1/tasks/{task['id']}/claim")
     assert claimed.status_code == 200, claimed.json
     assert claimed.json["status"] == "in_review"
