@@ -391,3 +391,37 @@ def test_people_are_notified_and_can_mark_read(
         # No SMTP configured: emails wait in the local outbox, one per person and event.
         subjects = [e.subject for e in emails if e.sent_at is None]
     assert subjects == [f"[LinkDesk] {request_id}: Your consent is requested."]
+
+
+def test_manager_reassigns_and_agents_release(demo_directory: Factory, api_as: Any) -> None:
+    demo_directory.user("agent2", "agent")
+    partner, agent, agent2, boss = (
+        api_as("pacct"),
+        api_as("agent"),
+        api_as("agent2"),
+        api_as("boss"),
+    )
+    request_id = file(partner, "establish_link", "ACCT-01", "BETA").json["id"]
+    wait_status(partner, request_id, "awaiting_agent")
+    task = task_of(agent, request_id, "review")
+    url = f"/api/v1/tasks/{task['id']}"
+    assert agent.post(f"{url}/claim").json["status"] == "in_review"
+    taken = agent2.post(f"{url}/claim")
+    assert taken.status_code == 409
+    assert taken.json["error"]["message"].startswith("The task is claimed by agent since ")
+    assert agent2.post(f"{url}/release").status_code == 409
+    not_manager = agent.post(f"{url}/reassign", json={"assignee": "agent2"})
+    assert not_manager.status_code == 403
+    unknown = boss.post(f"{url}/reassign", json={"assignee": "nobody"})
+    assert unknown.status_code == 422
+    to_partner = boss.post(f"{url}/reassign", json={"assignee": "pacct"})
+    assert to_partner.status_code == 422
+    moved = boss.post(f"{url}/reassign", json={"assignee": "agent2"})
+    assert moved.status_code == 200, moved.json
+    assert task_of(agent2, request_id, "review")["assignee"] == "agent2"
+    assert task_of(agent2, request_id, "review")["state"] == "claimed"
+    released = agent2.post(f"{url}/release")
+    assert released.json["status"] == "awaiting_agent"
+    mine = agent2.get("/api/v1/tasks", query_string={"assignee": "unassigned"}).json["items"]
+    assert [t["id"] for t in mine] == [task["id"]]
+    assert agent2.get("/api/v1/tasks", query_string={"assignee": "me"}).json["items"] == []
