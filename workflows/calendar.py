@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-WEEK = timedelta(days=7)
+_WEEK = timedelta(days=7)
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
 _MIDNIGHT = time(0, 0)
@@ -135,8 +135,8 @@ class BusinessCalendar:
         instant = _utc(at, "at")
         rules = _rules(self)
         day = _local_date(rules.zone, instant) - _DAY
-        # The day before and after count too: a fall-back across midnight can put an instant's
-        # local date a day away from the window that holds it.
+        # Neighbouring days too, in case a fall-back across midnight puts an instant's local
+        # date a day away from the window that holds it.
         for offset in range(3):
             window = rules.window(day + offset * _DAY)
             if window is not None and window[0] <= instant < window[1]:
@@ -165,7 +165,7 @@ class BusinessCalendar:
         weeks = ((last - 2 * _DAY) - block_start).days // 7
         if weeks < _MIN_BLOCK_WEEKS:
             return rules.sum_days(first, last + _DAY, a, b)
-        block_end = block_start + weeks * WEEK
+        block_end = block_start + weeks * _WEEK
         return (
             rules.sum_days(first, block_start, a, b)
             + rules.whole_weeks(block_start, weeks)
@@ -177,7 +177,7 @@ class BusinessCalendar:
             return a
         rules = _rules(self)
         day = _local_date(rules.zone, a) - _DAY
-        # The first three days may hold windows that started before `a`.
+        # Windows of the first days may have opened before `a`, so they are clipped to it.
         for _ in range(3):
             window = rules.window(day)
             if window is not None and window[1] > a:
@@ -199,7 +199,7 @@ class BusinessCalendar:
             if weeks < 1:
                 break
             remaining -= block
-            day += weeks * WEEK
+            day += weeks * _WEEK
         while True:
             window = rules.window(day)
             if window is not None:
@@ -252,7 +252,7 @@ class _Rules:
 
     def whole_weeks(self, first: date, weeks: int) -> timedelta:
         """Business time of `weeks` whole weeks from a local date, by arithmetic where possible."""
-        stop = first + weeks * WEEK
+        stop = first + weeks * _WEEK
         holidays = bisect_left(self.workday_holidays, stop) - bisect_left(
             self.workday_holidays, first
         )
@@ -265,16 +265,16 @@ class _Rules:
         # a change are summed day by day.
         edge = _instant(self.zone, datetime.combine(first, _MIDNIGHT))
         for week in range(weeks):
-            week_start = first + week * WEEK
-            next_edge = _instant(self.zone, datetime.combine(week_start + WEEK, _MIDNIGHT))
+            week_start = first + week * _WEEK
+            next_edge = _instant(self.zone, datetime.combine(week_start + _WEEK, _MIDNIGHT))
             probes = (edge + 3 * _DAY, edge + 6 * _DAY, next_edge)
             before = _offset(self.zone, edge - _SECOND)
             if any(_offset(self.zone, probe) != before for probe in probes):
                 nominal = self.week_length - self.day_length * (
-                    bisect_left(self.workday_holidays, week_start + WEEK)
+                    bisect_left(self.workday_holidays, week_start + _WEEK)
                     - bisect_left(self.workday_holidays, week_start)
                 )
-                total += self.sum_days(week_start, week_start + WEEK) - nominal
+                total += self.sum_days(week_start, week_start + _WEEK) - nominal
             edge = next_edge
         return total
 
@@ -577,7 +577,7 @@ def _reached_at(
         remaining -= run
         if finish is None:
             return None
-        running_from = max(running_from, finish)
+        running_from = finish
     return calendar._add(running_from, remaining)
 
 
