@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask
 
+from workflows.calendar import BusinessCalendar
+
 ENV_PREFIX = "LINKDESK"
 DEFAULT_SECRET_KEY = "linkdesk-insecure-development-key"
 
@@ -87,6 +89,11 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
             "them. Set LINKDESK_SECRET_KEY to a long random value "
             '(python -c "import secrets; print(secrets.token_urlsafe(48))").'
         )
+    try:
+        calendar = BusinessCalendar.from_config(app.config["SLA_CALENDAR"])
+    except ValueError as exc:
+        raise ConfigError(f"LINKDESK_SLA_CALENDAR is not valid: {exc}") from None
+    app.config["SLA_CALENDAR"] = calendar.to_config()
     if app.config["TEMPORAL_API_KEY"] or app.config["TEMPORAL_TLS_CERT"]:
         app.config["TEMPORAL_TLS"] = True
 

@@ -43,3 +43,8 @@ def test_sqlite_default_lives_in_the_var_directory(tmp_path: Any) -> None:
 def test_temporal_cloud_api_key_turns_tls_on(tmp_path: Any) -> None:
     app = create_app({"VAR_DIR": str(tmp_path), "TEMPORAL_API_KEY": "secret"})
     assert app.config["TEMPORAL_TLS"] is True
+
+
+def test_a_bad_sla_calendar_is_refused_at_start(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="LINKDESK_SLA_CALENDAR is not valid"):
+        create_app({"VAR_DIR": str(tmp_path), "SLA_CALENDAR": {"start": "18:00", "end": "09:00"}})
