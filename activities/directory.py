@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import time
+
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
@@ -13,6 +17,11 @@ from service.domain import RequestKind
 from service.extensions import db
 from service.models import AppliedChange, Console, Instance
 from workflows.shared import ApplyChange, ApplyResult
+
+log = logging.getLogger(__name__)
+# Test-only, off unless set: "before_commit:SECONDS" or "after_commit:SECONDS" holds the apply
+# at that point, so tests/workflows/test_crash_safety.py can kill the worker exactly there.
+TEST_PAUSE_ENV = "LINKDESK_TEST_APPLY_PAUSE"
 
 TARGET_FLAGS = {  # (access_enabled, linked) after the change; None leaves a flag alone
     RequestKind.ENABLE_ACCESS: (True, None),
@@ -36,6 +45,7 @@ class DirectoryActivities:
         changes nothing, or finds nothing done. A console or instance removed meanwhile is
         a permanent failure.
         """
+        activity.heartbeat()
         with self.app.app_context():
             try:
                 return self._apply(change)
@@ -45,6 +55,7 @@ class DirectoryActivities:
 
     def _apply(self, change: ApplyChange) -> ApplyResult:
         done = db.session.get(AppliedChange, change.request_id)
+        activity.heartbeat()  # past the wait for the database's write lock
         if done is not None:
             return ApplyResult(bool(done.access_enabled), bool(done.linked), applied_now=False)
         console = db.session.get(Console, change.console_id)
@@ -76,5 +87,15 @@ class DirectoryActivities:
                 linked=row.linked,
             )
         )
+        _test_pause("before_commit")
         db.session.commit()
+        _test_pause("after_commit")
         return ApplyResult(bool(row.access_enabled), bool(row.linked), applied_now=True)
+
+
+def _test_pause(point: str) -> None:
+    """Hold the apply at `point` when the test-only pause asks for it."""
+    where, _, seconds = os.environ.get(TEST_PAUSE_ENV, "").partition(":")
+    if where == point:
+        log.warning("%s: holding the apply %s for %s s", TEST_PAUSE_ENV, point, seconds)
+        time.sleep(float(seconds))

@@ -187,7 +187,7 @@ class Stack:
                 os.killpg(child.process.pid, signal.SIGTERM)
         for child in reversed(self.children):
             try:
-                child.process.wait(timeout=15)
+                child.process.wait(timeout=30)  # the worker lets activities finish (20 s)
             except subprocess.TimeoutExpired:
                 _say(f"{child.name} did not stop in time; killing it")
                 os.killpg(child.process.pid, signal.SIGKILL)
@@ -239,6 +239,10 @@ def run() -> int:
                 "--port", str(ports.temporal),
                 "--ui-port", str(ports.temporal_ui),
                 "--db-filename", str(var_dir / "temporal.sqlite3"),
+                # As LinkDesk's own SQLite: WAL, fsync at checkpoints rather than every commit
+                # (safe across process crashes and restarts); 2-3x the throughput of the default.
+                "--sqlite-pragma", "journal_mode=wal",
+                "--sqlite-pragma", "synchronous=normal",
                 "--log-level", "warn",
                 "--ui-disable-news-fetch",
             ],

@@ -52,7 +52,10 @@ class TemporalBridge:
     async def _connected(self) -> Client:
         # Runs on the loop thread only, so no lock is needed around the check.
         if self._client is None:
-            self._client = await connect(self.settings, lazy=True)
+            try:  # dial now: a lazy client raises a bare RuntimeError at its first call
+                self._client = await connect(self.settings)
+            except RuntimeError as exc:  # the SDK's "Failed client connect"; retried next call
+                raise Unavailable(UNREACHABLE) from exc
         return self._client
 
     def call(self, action: Callable[[Client], Awaitable[T]], timeout: float | None = None) -> T:

@@ -73,6 +73,8 @@ APPLY_RETRY = RetryPolicy(
     maximum_attempts=30,
     non_retryable_error_types=["DirectoryObjectRemoved"],
 )
+# Longer than SQLite's busy_timeout (10 s), the longest silent step of a healthy attempt.
+APPLY_HEARTBEAT = timedelta(seconds=12)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -324,6 +326,8 @@ class RequestWorkflow:
         """The task, if the actor may work it now (role, state, four eyes, own request)."""
         task = self._find_task(action.task_id)
         actor = action.actor
+        if self.status.is_terminal:
+            raise _refuse(CONFLICT, f"The request is already {self.status.label}.")
         if task.state == TaskState.DONE:
             raise _refuse(CONFLICT, "The task is already done.")
         if task.type == TaskType.INFO:
@@ -605,6 +609,9 @@ class RequestWorkflow:
                 change,
                 result_type=ApplyResult,
                 start_to_close_timeout=timedelta(seconds=30),
+                # The activity heartbeats at each step, so an attempt whose worker died is
+                # retried after this, not after the whole start-to-close timeout.
+                heartbeat_timeout=APPLY_HEARTBEAT,
                 retry_policy=APPLY_RETRY,
             )
         except ActivityError as failure:

@@ -51,6 +51,8 @@ def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
             notifications.notify,
         ],
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        # On SIGTERM, running activities get this long to finish before they are cancelled.
+        graceful_shutdown_timeout=timedelta(seconds=20),
     )
 
 
