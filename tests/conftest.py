@@ -23,6 +23,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -33,6 +34,18 @@ from service.models import Console, Instance, User
 from workflows.worker import build_worker
 
 TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and quiet: nothing is fetched from the network and nothing is downloaded.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PASSWORD = "correct horse battery staple"
 BIN_DIR = Path(sys.executable).parent
 
@@ -66,6 +79,22 @@ def loop_thread() -> Iterator[LoopThread]:
     loop = LoopThread()
     yield loop
     loop.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """One headless Chromium for the whole session (the system's, never a downloaded one).
+
+    Defined here, once: Playwright's sync API runs one instance per thread, so every browser
+    test module must share this one.
+    """
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +179,23 @@ def app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
         db.session.remove()
         _empty_all_tables()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Any]:
+    """`make_app(**overrides)`: another app on the test database, its connections closed after."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        other = create_app({**base_config, **overrides})
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

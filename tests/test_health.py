@@ -6,7 +6,6 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from service import create_app
 from tests.conftest import free_port
 
 
@@ -22,10 +21,8 @@ def test_readyz_is_ready_when_database_and_temporal_answer(client: FlaskClient) 
     assert response.json == {"status": "ready", "checks": {"database": "ok", "temporal": "ok"}}
 
 
-def test_readyz_is_503_when_temporal_is_unreachable(
-    base_config: dict[str, Any], _migrated_schema: None
-) -> None:
-    app = create_app({**base_config, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
+def test_readyz_is_503_when_temporal_is_unreachable(make_app: Any) -> None:
+    app = make_app(TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"] == {"database": "ok", "temporal": "unreachable"}

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities
-from service import create_app
 from service.domain import RequestKind, RequestStatus
 from service.extensions import db
 from service.models import Instance, Notification, OutboxEmail, Request, User
@@ -61,11 +60,11 @@ def a_request(app: Flask, directory: Factory) -> int:
 
 
 def test_email_goes_through_smtp_once_per_person_and_event(
-    base_config: dict[str, Any], app: Flask, demo_directory: Factory, smtp: tuple[int, Inbox]
+    make_app: Any, app: Flask, demo_directory: Factory, smtp: tuple[int, Inbox]
 ) -> None:
     port, inbox = smtp
     number = a_request(app, demo_directory)
-    mailer = create_app({**base_config, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": port})
+    mailer = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
     notice = Notify(number, "status:in_review", "REQ: in review", "requester", "REQ:7:status")
     activities = NotificationActivities(mailer)
     assert ActivityEnvironment().run(activities.notify, notice) == 1
