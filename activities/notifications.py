@@ -38,6 +38,7 @@ class NotificationActivities:
             ]
             for user in recipients:
                 self._deliver(notice, user)
+            db.session.commit()  # everyone told in one write
             return len(recipients)
 
     def _audience(self, notice: Notify, request: Request | None) -> list[User]:
@@ -76,11 +77,11 @@ class NotificationActivities:
                 )
         except IntegrityError:
             return  # told already, on an earlier attempt
-        if notice.audience in EMAIL_AUDIENCES and user.email:
-            self._email(notice, user.email)
-        db.session.commit()
+        if notice.audience in EMAIL_AUDIENCES and user.email and self._email(notice, user.email):
+            db.session.commit()  # sent: a retry must not send it again
 
-    def _email(self, notice: Notify, address: str) -> None:
+    def _email(self, notice: Notify, address: str) -> bool:
+        """Queue an email in the outbox and send it when SMTP is set; whether it was sent."""
         config = self.app.config
         email = OutboxEmail(
             dedupe_key=notice.dedupe_key,
@@ -90,7 +91,7 @@ class NotificationActivities:
         )
         db.session.add(email)
         if not config["SMTP_HOST"]:
-            return  # stays in the outbox, which the UI shows
+            return False  # stays in the outbox, which the UI shows
         message = EmailMessage()
         message["From"] = config["MAIL_FROM"]
         message["To"] = address
@@ -103,3 +104,4 @@ class NotificationActivities:
                 smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
             smtp.send_message(message)
         email.sent_at = utcnow()
+        return True

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from service.directory import relationship_between
 from service.domain import RequestKind, RequestStatus, TaskState, TaskType
-from service.extensions import db
+from service.extensions import db, reading_only
 from service.models import Console, Instance, Request, StatusPeriod, Task, TimelineEvent
 from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
 
@@ -52,8 +52,9 @@ class ProjectionActivities:
             }
             if state.seq > request.projected_seq:
                 self._write(request, state, tasks)
-                db.session.commit()
-            return ProjectionResult({key: task.id for key, task in tasks.items()})
+            task_ids = {key: task.id for key, task in tasks.items()}  # read before the commit
+            db.session.commit()
+            return ProjectionResult(task_ids)
 
     def _write(self, request: Request, state: Projection, tasks: dict[int, Task]) -> None:
         seen = set(
@@ -118,7 +119,7 @@ class ProjectionActivities:
     @activity.defn(name="check_effect_needed")
     def check_effect_needed(self, check: EffectCheck) -> bool:
         """Whether the request would still change the directory."""
-        with self.app.app_context():
+        with self.app.app_context(), reading_only():
             console = db.session.get(Console, check.console_id)
             instance = db.session.get(Instance, check.instance_id)
             if not console or console.removed_at or not instance or instance.removed_at:

@@ -24,7 +24,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from service import auth, errors, health
     from service.extensions import db, migrate
     from service.temporal import TemporalBridge
-    from service.web import views
+    from service.web import queue, views
+    from service.web import requests as request_pages
     from workflows.client import TemporalSettings
 
     proxies = int(app.config["PROXY_COUNT"])
@@ -41,6 +42,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     json_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(request_pages.bp)
+    app.register_blueprint(queue.bp)
     app.extensions["linkdesk.temporal"] = TemporalBridge(TemporalSettings.from_config(app.config))
     if app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY:
         log.warning("LINKDESK_SECRET_KEY is not set: using the development key (SQLite only)")
@@ -65,4 +68,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a deferred
     # transaction that reads and then writes fails at once if another process wrote between.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Work that only reads (GET requests, `reading_only`) begins deferred: under WAL it reads
+    # a snapshot beside the writer instead of queueing for the one write lock.
+    from service.extensions import reads_only
+
+    connection.exec_driver_sql("BEGIN" if reads_only() else "BEGIN IMMEDIATE")

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
-from service.extensions import csrf, db, login_manager
+from service.extensions import SAFE_METHODS, csrf, db, login_manager
 from service.models import ApiToken, LoginAttempt, User, utcnow
 
 TOKEN_PREFIX = "ldk_"
@@ -22,7 +23,6 @@ TOKEN_PREFIX = "ldk_"
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 # Endpoints that take credentials in the body instead of riding on an ambient cookie.
 CSRF_EXEMPT_ENDPOINTS = frozenset({"tokens.create_token"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRONG_CREDENTIALS = "Wrong username or password."
 
 
@@ -150,7 +150,10 @@ def _user_from_bearer() -> User | None:
     # Record use at most once a minute, to keep reads from turning into writes.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
-        db.session.commit()
+        try:
+            db.session.commit()
+        except OperationalError:  # a read-only request lost the write lock: record it later
+            db.session.rollback()
     return token.user
 
 

@@ -105,7 +105,9 @@ def render_error(
     if _wants_json():
         response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
     else:
-        html = render_template("error.html", status=status, message=message, fields=fields or {})
+        html = render_template(
+            "error.html", status=status, code=code, message=message, fields=fields or {}
+        )
         response = Response(html, mimetype="text/html")
     response.status_code = status
     response.headers.update(headers or {})

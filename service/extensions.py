@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flask import g, has_request_context, request
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -38,3 +42,31 @@ else:
 migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_reading: ContextVar[bool] = ContextVar("linkdesk_reading_only", default=False)
+
+
+@contextmanager
+def reading_only() -> Iterator[None]:
+    """Database work that only reads (on SQLite its transactions leave the write lock free)."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def done_writing() -> None:
+    """The current web request has committed its writes: what it does next only reads."""
+    g.linkdesk_done_writing = True
+
+
+def reads_only() -> bool:
+    """Whether the current work only reads: `reading_only`, a GET, HEAD or OPTIONS request,
+    or the rest of a request after `done_writing`."""
+    if _reading.get():
+        return True
+    if not has_request_context():
+        return False
+    return request.method in SAFE_METHODS or bool(g.get("linkdesk_done_writing"))

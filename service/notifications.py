@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from service.directory import Page, paginate
 from service.errors import NotFound
 from service.extensions import db
-from service.models import Notification, User, utcnow
+from service.models import Notification, OutboxEmail, User, utcnow
 
 
 def list_notifications(user: User, unread_only: bool, page: int, per_page: int) -> Page:
@@ -43,3 +43,9 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
     changed = db.session.execute(query.values(read_at=utcnow())).rowcount  # type: ignore[attr-defined]
     db.session.commit()
     return int(changed or 0)
+
+
+def list_outbox(page: int, per_page: int) -> Page:
+    """Emails LinkDesk sent or holds in its local outbox, newest first."""
+    query = select(OutboxEmail).order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+    return paginate(query, page, per_page)

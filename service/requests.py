@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -30,6 +31,7 @@ from service.directory import resolve_instance as resolve_instance_ref
 from service.domain import (
     DEFAULT_POLICY,
     DEFAULT_SLA_HOURS,
+    ConsoleType,
     RequestKind,
     RequestStatus,
     Role,
@@ -37,7 +39,7 @@ from service.domain import (
     TaskType,
 )
 from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
-from service.extensions import db
+from service.extensions import db, done_writing
 from service.models import (
     ApprovalPolicy,
     Console,
@@ -193,14 +195,28 @@ def _sla_hours(kind: RequestKind) -> tuple[float, float]:
     return DEFAULT_SLA_HOURS[kind]
 
 
-def _resolve_for_filing(user: User, kind: RequestKind, console_ref: Any, instance_ref: Any) -> Any:
+def fileable_kinds(user: User) -> tuple[RequestKind, ...]:
+    """The request kinds the user may file: all for partners, dissociation for instance admins."""
     role = Role(user.role)
-    if role == Role.INSTANCE_ADMIN and kind != RequestKind.DISSOCIATE_LINK:
+    if role == Role.PARTNER:
+        return tuple(RequestKind)
+    if role == Role.INSTANCE_ADMIN:
+        return (RequestKind.DISSOCIATE_LINK,)
+    return ()
+
+
+class NothingToDo(Invalid):
+    """A request whose effect already holds is refused (and explained) instead of filed."""
+
+
+def _resolve_for_filing(user: User, kind: RequestKind, console_ref: Any, instance_ref: Any) -> Any:
+    kinds = fileable_kinds(user)
+    if kinds and kind not in kinds:
         raise Invalid(
             "Instance admins can only ask to dissociate a firm from their company.",
             fields={"kind": ["Only dissociate_link for instance admins."]},
         )
-    if role not in (Role.PARTNER, Role.INSTANCE_ADMIN):
+    if not kinds:
         raise Forbidden("Requests are filed by partners and instance admins.")
     errors: dict[str, list[str]] = {}
     console = instance = None
@@ -224,7 +240,7 @@ def file_request(
     console, instance = _resolve_for_filing(user, kind, console_ref, instance_ref)
     current = relationship_between(console, instance)
     if effect_holds(kind, current.access_enabled, current.linked):
-        raise Invalid(
+        raise NothingToDo(
             f"No request needed: for {console.code} and {instance.code}, {NO_ACTION_TEXT[kind]}.",
             fields={"kind": [f"Nothing to do: {NO_ACTION_TEXT[kind]}."]},
         )
@@ -250,13 +266,15 @@ def file_request(
     db.session.add(
         StatusPeriod(request_id=request.id, status=RequestStatus.SUBMITTED, started_at=now)
     )
+    data = workflow_input(request)  # read before the commit: no transaction while Temporal works
     db.session.commit()
     try:
-        start_workflow(request)
+        _start(data)
     except Unavailable:
         db.session.delete(request)  # the filing did not happen; leave nothing half-made
         db.session.commit()
         raise
+    done_writing()  # the answer is read without queueing for SQLite's write lock
     return request
 
 
@@ -309,7 +327,10 @@ async def start_request_workflow(client: Client, task_queue: str, data: RequestI
 
 def start_workflow(request: Request) -> None:
     """Start the workflow of a stored request from the web process."""
-    data = workflow_input(request)
+    _start(workflow_input(request))
+
+
+def _start(data: RequestInput) -> None:
     task_queue = bridge().settings.task_queue
     bridge().call(lambda client: start_request_workflow(client, task_queue, data))
 
@@ -334,6 +355,7 @@ def _update(request: Request, call: Callable[[WorkflowHandle[Any, Any]], Awaitab
 
     workflow_id = request.workflow_id
     db.session.commit()  # hold no transaction (no SQLite lock) while the workflow works
+    done_writing()  # the workflow writes; this request only reads its answer back
     try:
         return bridge().call(run)
     except WorkflowUpdateFailedError as failure:
@@ -365,6 +387,22 @@ def _task_of(user: User, task_id: int) -> Task:
     ):
         raise NotFound(f"No task {task_id}.")
     return task
+
+
+def get_task(user: User, task_id: int) -> Task:
+    """The task with this ID, if the user may see it; otherwise `NotFound`."""
+    return _task_of(user, task_id)
+
+
+def assignees() -> list[User]:
+    """The people a task can be given to: active agents and managers, by username."""
+    return list(
+        db.session.execute(
+            select(User)
+            .where(User.role.in_((Role.AGENT, Role.MANAGER)), User.active.is_(True))
+            .order_by(User.username)
+        ).scalars()
+    )
 
 
 def claim_task(user: User, task_id: int) -> Request:
@@ -453,6 +491,7 @@ class TaskFilters:
     assignee: str | None = None  # "me" or "unassigned"
     kind: RequestKind | None = None
     sla: str | None = None
+    console_type: ConsoleType | None = None
 
 
 def _task_scope(user: User) -> ColumnElement[bool]:
@@ -470,7 +509,10 @@ def list_tasks(user: User, filters: TaskFilters, page: int, per_page: int) -> Pa
     """The user's queue, most urgent SLA first."""
     states = filters.state or [TaskState.OPEN, TaskState.CLAIMED]
     query: Select[Any] = (
-        select(Task).join(Task.request).where(_task_scope(user), Task.state.in_(states))
+        select(Task)
+        .join(Task.request)
+        .options(contains_eager(Task.request))  # loaded by the join: no query per row
+        .where(_task_scope(user), Task.state.in_(states))
     )
     if filters.type:
         query = query.where(Task.type == filters.type)
@@ -482,6 +524,8 @@ def list_tasks(user: User, filters: TaskFilters, page: int, per_page: int) -> Pa
         query = query.where(Request.kind == filters.kind)
     if filters.sla:
         query = query.where(Request.sla_state == filters.sla)
+    if filters.console_type:
+        query = query.where(Request.console.has(Console.type == filters.console_type))
     query = query.order_by(
         Request.resolution_due.is_(None),
         Request.resolution_due,

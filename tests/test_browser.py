@@ -17,24 +17,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD, Factory, free_port
 
 SCREENSHOTS = Path(__file__).parent / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# Headless, and quiet: nothing is fetched from the network and nothing is downloaded.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
@@ -54,15 +42,9 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session (the system's, never a downloaded one)."""
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    finally:
-        playwright.stop()
+def browser(chromium: Browser) -> Browser:
+    """The session's one Chromium, also for the modules that reuse these fixtures."""
+    return chromium
 
 
 @pytest.fixture

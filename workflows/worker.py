@@ -31,6 +31,10 @@ from workflows.shared import RequestInput
 
 log = logging.getLogger("linkdesk.worker")
 ACTIVITY_THREADS = 16
+# Requests kept in memory between their steps (~0.2 MB each, a sandboxed instance); one that
+# was evicted is replayed from its history at its next step. Bounds the worker's memory however
+# many requests wait on people.
+MAX_CACHED_WORKFLOWS = 500
 RECONCILE_EVERY = 30.0  # seconds
 STALE_FILING = timedelta(seconds=20)
 
@@ -51,6 +55,7 @@ def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
             notifications.notify,
         ],
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
         # On SIGTERM, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

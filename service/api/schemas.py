@@ -256,6 +256,7 @@ class TaskArgsSchema(PageArgsSchema):
     assignee = fields.String(validate=validate.OneOf(["me", "unassigned"]))
     kind = fields.Enum(RequestKind, by_value=True)
     sla = fields.String(validate=validate.OneOf(["ok", "at_risk", "breached", "paused", "met"]))
+    console_type = fields.Enum(ConsoleType, by_value=True)
 
 
 class TaskCompleteSchema(Schema):

@@ -39,6 +39,7 @@ def list_tasks(args: dict[str, Any]) -> Page:
         assignee=args.get("assignee"),
         kind=args.get("kind"),
         sla=args.get("sla"),
+        console_type=args.get("console_type"),
     )
     return service.list_tasks(auth.signed_in_user(), filters, args["page"], args["per_page"])
 

@@ -9,7 +9,9 @@ from flask import request
 from marshmallow import fields, validate
 
 from service.api.schemas import RefField
+from service.domain import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.errors import Invalid
+from workflows.calendar import SlaState
 
 
 class FormSchema(ma.Schema):
@@ -47,3 +49,124 @@ def load_form(schema: FormSchema, data: Any = None) -> dict[str, Any]:
         messages = exc.normalized_messages()
         field_errors = {key: list(value) for key, value in messages.items()}
         raise Invalid("Please correct the marked fields.", fields=field_errors) from exc
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("Write something, not only spaces.")
+
+
+def _text(required: str, max_length: int) -> fields.String:
+    """A free-text field that must say something, with a message telling what is missing."""
+    return fields.String(
+        required=True,
+        validate=[validate.Length(max=max_length), _not_blank],
+        error_messages={"required": required},
+    )
+
+
+STATUS_GROUPS = {"open": "Open (any)", "closed": "Closed (any)"}
+
+
+class RequestFilterForm(PageForm):
+    """Filters of a request list; `status` is one status or a group of them."""
+
+    status = fields.String(
+        load_default=None,
+        validate=validate.OneOf([*STATUS_GROUPS, *(status.value for status in RequestStatus)]),
+    )
+    kind = fields.Enum(RequestKind, by_value=True, load_default=None)
+    console = RefField(load_default=None)
+    instance = RefField(load_default=None)
+    q = fields.String(load_default=None, validate=validate.Length(max=64))
+
+
+class NewRequestForm(FormSchema):
+    kind = fields.Enum(
+        RequestKind, by_value=True, required=True, error_messages={"required": "Choose one."}
+    )
+    console = RefField(
+        required=True, error_messages={"required": "Give the console code, e.g. ACCT-01."}
+    )
+    instance = RefField(
+        required=True, error_messages={"required": "Give the company ID, e.g. ACME-US."}
+    )
+    reason = _text("Say why this is needed; Customer Service reads it.", 4000)
+
+
+class CommentForm(FormSchema):
+    body = _text("Write a comment.", 8000)
+    internal = fields.Boolean(load_default=False)
+
+
+class AnswerForm(FormSchema):
+    answer = _text("Write your answer.", 8000)
+
+
+class CancelForm(FormSchema):
+    reason = _text("Say why you cancel; Customer Service reads it.", 4000)
+
+
+class ConsentForm(FormSchema):
+    decision = fields.String(
+        required=True, validate=validate.OneOf([Decision.GRANT.value, Decision.DECLINE.value])
+    )
+    comment = fields.String(load_default=None, validate=validate.Length(max=8000))
+
+
+class SlideInForm(FormSchema):
+    console = RefField(load_default=None)
+    instance = RefField(load_default=None)
+
+
+QUEUE_TASK_TYPES = (TaskType.REVIEW, TaskType.SECOND_APPROVAL)
+
+
+class QueueFilterForm(PageForm):
+    kind = fields.Enum(RequestKind, by_value=True, load_default=None)
+    console_type = fields.Enum(ConsoleType, by_value=True, load_default=None)
+    type = fields.Enum(
+        TaskType,
+        by_value=True,
+        load_default=None,
+        validate=validate.OneOf(QUEUE_TASK_TYPES, error="Pick review or second approval."),
+    )
+    sla = fields.Enum(SlaState, by_value=True, load_default=None)
+    assignee = fields.String(load_default=None, validate=validate.OneOf(["me", "unassigned"]))
+
+
+class DecisionForm(FormSchema):
+    """A decision on a task. A rejection needs a reason and an info request a question, each
+    in a field of its own so the message shows beside the right form; loads as `comment`."""
+
+    decision = fields.Enum(Decision, by_value=True, required=True)
+    comment = fields.String(load_default=None, validate=validate.Length(max=8000))
+    reason = fields.String(load_default=None, validate=validate.Length(max=8000))
+    question = fields.String(load_default=None, validate=validate.Length(max=8000))
+
+    @ma.validates_schema
+    def _text_given(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        needed = {
+            Decision.REJECT: ("reason", "Give the reason for rejecting; the requester sees it."),
+            Decision.REQUEST_INFO: ("question", "Write the question for the requester."),
+        }.get(data["decision"])
+        if needed and not (data.get(needed[0]) or "").strip():
+            raise ma.ValidationError(needed[1], needed[0])
+
+    @ma.post_load
+    def _as_comment(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        field = {Decision.REJECT: "reason", Decision.REQUEST_INFO: "question"}
+        text = data.get(field.get(data["decision"], "comment")) or ""
+        return {"decision": data["decision"], "comment": text.strip() or None}
+
+
+class ReassignForm(FormSchema):
+    assignee = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        error_messages={"required": "Pick the agent or manager to give the task to."},
+    )
+
+
+class NotificationFilterForm(PageForm):
+    unread = fields.Boolean(load_default=False)

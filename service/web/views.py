@@ -9,7 +9,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from service import auth, directory
+from service.domain import Role
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
+from service.web import requests as request_pages
 from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form
 
 bp = Blueprint("web", __name__)
@@ -58,9 +60,12 @@ def sign_out() -> Response:
 
 @bp.get("/")
 @login_required
-def home() -> str:
-    """The starting page of the signed-in user."""
-    return render_template("home.html", user=auth.signed_in_user())
+def home() -> str | tuple[str, int]:
+    """The starting page of the signed-in user; for partners, their console's requests."""
+    user = auth.signed_in_user()
+    if user.role == Role.PARTNER:
+        return request_pages.request_list(home=True)
+    return render_template("home.html", user=user)
 
 
 @bp.get("/settings")

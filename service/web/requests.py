@@ -1,0 +1,380 @@
+"""Pages for requests: lists (the partner home), filing, the request page, the slide-in check
+and the instance admins' consent inbox.
+
+Every page calls the service layer (`service.requests`, `service.directory`), the same one the
+JSON API calls; service errors are shown in place on the form that caused them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from service import auth, directory
+from service import requests as service
+from service.domain import Decision, RequestKind, RequestStatus, Role, TaskType
+from service.errors import Conflict, Invalid, NotFound, ServiceError
+from service.models import Request, User
+from service.web.forms import (
+    STATUS_GROUPS,
+    AnswerForm,
+    CancelForm,
+    CommentForm,
+    ConsentForm,
+    NewRequestForm,
+    PageForm,
+    RequestFilterForm,
+    SlideInForm,
+    load_form,
+)
+
+bp = Blueprint("request_pages", __name__)
+
+PER_PAGE = 20
+# Choices offered by the pages' datalists; longer directories are still reachable by code.
+CHOICES_LIMIT = 500
+OPEN_STATUSES = [status for status in RequestStatus if not status.is_terminal]
+CLOSED_STATUSES = [status for status in RequestStatus if status.is_terminal]
+# Who sees the link to a request's workflow in the Temporal Web UI (PRODUCT §4).
+TEMPORAL_UI_ROLES = (Role.AGENT, Role.MANAGER)
+
+HtmlPage = str | tuple[str, int]
+
+
+# Lists ---------------------------------------------------------------------------------------
+
+
+def _statuses(choice: str | None) -> list[RequestStatus] | None:
+    if choice is None:
+        return None
+    return {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}.get(choice, [RequestStatus(choice)])
+
+
+def _instance_choices(user: User) -> list[Any]:
+    return directory.paginate(directory.visible_instances(user), 1, CHOICES_LIMIT).items
+
+
+def _console_choices(user: User) -> list[Any]:
+    return directory.paginate(directory.visible_consoles(user), 1, CHOICES_LIMIT).items
+
+
+def request_list(*, home: bool = False) -> HtmlPage:
+    """The requests the signed-in user may see, filtered; for partners, their home page."""
+    user = auth.signed_in_user()
+    typed = request.args.to_dict()
+    errors: dict[str, list[str]] = {}
+    result = None
+    status = 200
+    try:
+        form = load_form(RequestFilterForm(), request.args)
+        filters = service.RequestFilters(
+            status=_statuses(form["status"]),
+            kind=form["kind"],
+            console=form["console"],
+            instance=form["instance"],
+            search=form["q"],
+        )
+        result = service.list_requests(user, filters, form["page"], PER_PAGE)
+    except (Invalid, NotFound) as exc:
+        errors, status = exc.fields, exc.status
+    page = render_template(
+        "requests/list.html",
+        user=user,
+        home=home,
+        result=result,
+        form=typed,
+        errors=errors,
+        filtered=any(typed.get(key) for key in ("status", "kind", "console", "instance", "q")),
+        status_groups=STATUS_GROUPS,
+        statuses=list(RequestStatus),
+        kinds=list(RequestKind),
+        fileable=service.fileable_kinds(user),
+        instances=_instance_choices(user),
+        consoles=_console_choices(user) if Role(user.role) != Role.PARTNER else [],
+    )
+    return (page, status) if status != 200 else page
+
+
+@bp.get("/requests")
+@login_required
+def index() -> HtmlPage:
+    """Requests you may see, with filters and search."""
+    return request_list()
+
+
+# Filing --------------------------------------------------------------------------------------
+
+
+def _new_form(typed: dict[str, str], status: int = 200, **context: Any) -> HtmlPage:
+    user = auth.signed_in_user()
+    kinds = service.fileable_kinds(user)
+    if not kinds:
+        raise NotFound("Requests are filed by partners and instance admins.")
+    page = render_template(
+        "requests/new.html",
+        user=user,
+        kinds=kinds,
+        form=typed,
+        instances=_instance_choices(user),
+        consoles=_console_choices(user),
+        **{"errors": {}, **context},
+    )
+    return (page, status) if status != 200 else page
+
+
+@bp.get("/requests/new")
+@login_required
+def new() -> HtmlPage:
+    """The form to file a request; the query may preset kind, console and instance."""
+    user = auth.signed_in_user()
+    typed = {key: request.args.get(key, "") for key in ("kind", "console", "instance", "reason")}
+    if Role(user.role) == Role.PARTNER and user.console is not None:
+        typed["console"] = user.console.code
+    kinds = service.fileable_kinds(user)
+    if len(kinds) == 1:
+        typed["kind"] = kinds[0].value
+    return _new_form(typed)
+
+
+@bp.post("/requests/new")
+@login_required
+def file() -> HtmlPage | Response:
+    """File a request; what was typed stays on the form when it is refused."""
+    user = auth.signed_in_user()
+    typed = {key: request.form.get(key, "") for key in ("kind", "console", "instance", "reason")}
+    try:
+        form = load_form(NewRequestForm())
+        filed = service.file_request(
+            user, form["kind"], form["console"], form["instance"], form["reason"]
+        )
+    except service.NothingToDo as exc:
+        return _new_form(typed, exc.status, nothing_to_do=exc.message)
+    except Conflict as exc:
+        open_ids = exc.fields.get("open_request_id") or []
+        open_id = open_ids[0] if open_ids and open_ids[0].startswith("REQ-") else None
+        return _new_form(typed, exc.status, duplicate=exc.message, open_id=open_id)
+    except ServiceError as exc:
+        return _new_form(typed, exc.status, errors=exc.fields, message=exc.message)
+    flash(f"{filed.public_id} is filed. You can follow it here.")
+    return redirect(url_for("request_pages.show", public_id=filed.public_id))
+
+
+# The request page ----------------------------------------------------------------------------
+
+
+def _temporal_ui_url(user: User, req: Request) -> str | None:
+    if Role(user.role) not in TEMPORAL_UI_ROLES:
+        return None
+    base = str(current_app.config["TEMPORAL_UI_URL"]).rstrip("/")
+    namespace = quote(str(current_app.config["TEMPORAL_NAMESPACE"]), safe="")
+    return f"{base}/namespaces/{namespace}/workflows/{quote(req.workflow_id, safe='')}"
+
+
+def _render_request(user: User, req: Request, status: int = 200, **context: Any) -> HtmlPage:
+    shown = service.detail(user, req)
+    questions = [event for event in shown.timeline if event.action == Decision.REQUEST_INFO]
+    customer_service = Role(user.role) in service.CUSTOMER_SERVICE
+    consent_tasks = [task for task in shown.tasks if task.type == TaskType.CONSENT]
+    if Role(user.role) != Role.INSTANCE_ADMIN:
+        consent_tasks = []
+    page = render_template(
+        "requests/show.html",
+        user=user,
+        req=shown,
+        question=questions[-1] if questions else None,
+        customer_service=customer_service,
+        # What the page offers; the workflow itself refuses whatever is not allowed.
+        may_answer=not customer_service,
+        may_cancel=req.status.cancellable
+        and (Role(user.role) in (Role.PARTNER, Role.MANAGER) or user.id == req.requester_id),
+        consent_task=consent_tasks[0] if consent_tasks else None,
+        temporal_url=_temporal_ui_url(user, req),
+        **{
+            "comment_form": {},
+            "comment_errors": {},
+            "answer_form": {},
+            "answer_errors": {},
+            **context,
+        },
+    )
+    return (page, status) if status != 200 else page
+
+
+@bp.get("/requests/<public_id>")
+@login_required
+def show(public_id: str) -> HtmlPage:
+    """A request: status, expected completion, timeline, comments and what you can do."""
+    user = auth.signed_in_user()
+    return _render_request(user, service.get_request(user, public_id))
+
+
+@bp.post("/requests/<public_id>/comments")
+@login_required
+def comment(public_id: str) -> HtmlPage | Response:
+    """Comment on a request (Customer Service may mark it an internal note)."""
+    user = auth.signed_in_user()
+    req = service.get_request(user, public_id)
+    try:
+        form = load_form(CommentForm())
+        event = service.add_comment(user, req, form["body"], form["internal"])
+    except ServiceError as exc:
+        typed = {"body": request.form.get("body", ""), "internal": request.form.get("internal")}
+        errors = exc.fields or {"body": [exc.message]}
+        return _render_request(user, req, exc.status, comment_form=typed, comment_errors=errors)
+    flash("Your internal note is added." if event.internal else "Your comment is added.")
+    return redirect(url_for("request_pages.show", public_id=req.public_id, _anchor="timeline"))
+
+
+@bp.post("/requests/<public_id>/response")
+@login_required
+def answer(public_id: str) -> HtmlPage | Response:
+    """Answer Customer Service's question; the request goes back to the agent who asked."""
+    user = auth.signed_in_user()
+    req = service.get_request(user, public_id)
+    try:
+        form = load_form(AnswerForm())
+        service.respond(user, req, form["answer"])
+    except ServiceError as exc:
+        typed = {"answer": request.form.get("answer", "")}
+        errors = exc.fields or {"answer": [exc.message]}
+        return _render_request(user, req, exc.status, answer_form=typed, answer_errors=errors)
+    flash("Your answer is sent; the request is back with Customer Service.")
+    return redirect(url_for("request_pages.show", public_id=req.public_id))
+
+
+@bp.route("/requests/<public_id>/cancel", methods=["GET", "POST"])
+@login_required
+def cancel(public_id: str) -> HtmlPage | Response:
+    """Confirm, then cancel a request before it is applied."""
+    user = auth.signed_in_user()
+    req = service.get_request(user, public_id)
+    if request.method == "GET":
+        return render_template("requests/cancel.html", req=req, form={}, errors={})
+    try:
+        form = load_form(CancelForm())
+        service.cancel(user, req, form["reason"])
+    except ServiceError as exc:
+        typed = {"reason": request.form.get("reason", "")}
+        errors = exc.fields if exc.fields else {}
+        page = render_template(
+            "requests/cancel.html", req=req, form=typed, errors=errors, message=exc.message
+        )
+        return page, exc.status
+    flash(f"{req.public_id} is cancelled.")
+    return redirect(url_for("request_pages.show", public_id=req.public_id))
+
+
+# Slide-in check ------------------------------------------------------------------------------
+
+
+def _default_reason(relationship: directory.RelationshipView, kind: RequestKind) -> str:
+    return (
+        f"Our users at {relationship.console.code} need to slide in to "
+        f"{relationship.instance.code} ({relationship.instance.name}): "
+        f"please {kind.label.lower()}."
+    )
+
+
+@bp.get("/slide-in")
+@login_required
+def slide_in() -> HtmlPage:
+    """Whether a console's users can slide in to an instance, and what to request if not."""
+    user = auth.signed_in_user()
+    typed = request.args.to_dict()
+    if Role(user.role) == Role.PARTNER and user.console is not None:
+        typed.setdefault("console", user.console.code)
+    relationship = None
+    open_requests: dict[RequestKind, Request] = {}
+    errors: dict[str, list[str]] = {}
+    status = 200
+    try:
+        form = load_form(SlideInForm(), typed)
+        if form["console"] is not None and form["instance"] is not None:
+            (relationship,) = directory.list_relationships(
+                user, form["console"], form["instance"]
+            ).items
+            pending = service.list_requests(
+                user,
+                service.RequestFilters(
+                    status=OPEN_STATUSES,
+                    console=relationship.console.code,
+                    instance=relationship.instance.code,
+                ),
+                1,
+                len(RequestKind),
+            )
+            open_requests = {req.kind: req for req in pending.items}
+        elif request.args:
+            missing = "console" if form["console"] is None else "instance"
+            errors = {missing: ["Give both a console and a company."]}
+            status = 422
+    except (Invalid, NotFound) as exc:
+        errors, status = exc.fields, exc.status
+    page = render_template(
+        "requests/slide_in.html",
+        user=user,
+        form=typed,
+        errors=errors,
+        relationship=relationship,
+        open_requests=open_requests,
+        fileable=service.fileable_kinds(user),
+        default_reason=_default_reason,
+        instances=_instance_choices(user),
+        consoles=_console_choices(user),
+    )
+    return (page, status) if status != 200 else page
+
+
+# Consent inbox -------------------------------------------------------------------------------
+
+
+def _consent_inbox(status: int = 200, **context: Any) -> HtmlPage:
+    user = auth.signed_in_user()
+    if Role(user.role) != Role.INSTANCE_ADMIN:
+        raise NotFound("The consent inbox is for instance admins.")
+    page_number = load_form(PageForm(), request.args)["page"]
+    result = service.list_tasks(
+        user, service.TaskFilters(type=TaskType.CONSENT), page_number, PER_PAGE
+    )
+    page = render_template(
+        "requests/consents.html",
+        user=user,
+        result=result,
+        **{"failed_task": None, "form": {}, "errors": {}, "message": None, **context},
+    )
+    return (page, status) if status != 200 else page
+
+
+@bp.get("/consents")
+@login_required
+def consents() -> HtmlPage:
+    """Instance admins: the requests waiting for your consent."""
+    return _consent_inbox()
+
+
+@bp.post("/consents/<int:task_id>")
+@login_required
+def decide_consent(task_id: int) -> HtmlPage | Response:
+    """Grant or decline consent, with an optional comment the requester sees."""
+    user = auth.signed_in_user()
+    if Role(user.role) != Role.INSTANCE_ADMIN:
+        raise NotFound("The consent inbox is for instance admins.")
+    try:
+        form = load_form(ConsentForm())
+        req = service.complete_task(user, task_id, form["decision"], form["comment"])
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        typed = {"comment": request.form.get("comment", "")}
+        return _consent_inbox(
+            exc.status, failed_task=task_id, form=typed, errors=exc.fields, message=exc.message
+        )
+    if form["decision"] == Decision.GRANT:
+        flash(f"You granted consent to {req.public_id}; Customer Service reviews it next.")
+    else:
+        flash(f"You declined {req.public_id}; the request is closed.")
+    return redirect(url_for("request_pages.consents"))
