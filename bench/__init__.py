@@ -1,0 +1,1 @@
+"""Benchmarks of LinkDesk on its embedded default (see BENCHMARKS.md)."""

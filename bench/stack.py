@@ -1,0 +1,262 @@
+"""The embedded stack under benchmark, and a small keep-alive JSON client for its API.
+
+`EmbeddedStack` runs `linkdesk up` exactly as `make run` does, on a fresh state directory and
+free loopback ports, waits for "LinkDesk is running", and stops it (Ctrl-C, as a person would)
+when the benchmark ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+HOST = "127.0.0.1"
+LINKDESK = str(Path(sys.executable).with_name("linkdesk"))
+READY_LINE = "LinkDesk is running"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.append(child)
+                    frontier.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a process, or '' when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (VmRSS of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class EmbeddedStack:
+    """`linkdesk up` on a fresh temporary state directory and free ports."""
+
+    def __init__(self, keep_dir: bool = False) -> None:
+        self.var_dir = Path(tempfile.mkdtemp(prefix="linkdesk-bench-")) / "var"
+        self.keep_dir = keep_dir
+        self.ports = {
+            "LINKDESK_WEB_PORT": free_port(),
+            "LINKDESK_TEMPORAL_PORT": free_port(),
+            "LINKDESK_TEMPORAL_UI_PORT": free_port(),
+        }
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LINKDESK_")},
+            "LINKDESK_VAR_DIR": str(self.var_dir),
+            **{k: str(v) for k, v in self.ports.items()},
+        }
+        self.web_port = self.ports["LINKDESK_WEB_PORT"]
+        self.temporal_address = f"{HOST}:{self.ports['LINKDESK_TEMPORAL_PORT']}"
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self._ready = threading.Event()
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _read_output(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if READY_LINE in line:
+                self._ready.set()
+
+    def start(self, timeout: float = 180.0) -> None:
+        """Start `linkdesk up` and wait until it says it is running."""
+        self.process = subprocess.Popen(
+            [LINKDESK, "up"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read_output, name="linkdesk-up", daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("linkdesk up did not start:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        """Ctrl-C `linkdesk up` (it stops its children); kill what is left after a minute."""
+        process, self.process = self.process, None
+        if process is not None:
+            children = descendants(process.pid)
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            for pid in children:  # only what this stack started, by PID
+                if cmdline(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        if not self.keep_dir:
+            shutil.rmtree(self.var_dir.parent, ignore_errors=True)
+
+    def worker_pid(self) -> int:
+        """The PID of the Temporal worker process (`python -m workflows.worker`)."""
+        assert self.process is not None
+        for pid in descendants(self.process.pid):
+            if "-m workflows.worker" in cmdline(pid):
+                return pid
+        raise RuntimeError("the worker process of linkdesk up was not found")
+
+    def processes(self) -> dict[str, list[int]]:
+        """The stack's processes by role: temporal, worker and web (gunicorn's)."""
+        assert self.process is not None
+        found: dict[str, list[int]] = {"temporal": [], "worker": [], "web": []}
+        for pid in descendants(self.process.pid):
+            command = cmdline(pid)
+            if "start-dev" in command:
+                found["temporal"].append(pid)
+            elif "-m workflows.worker" in command:
+                found["worker"].append(pid)
+            elif "gunicorn" in command:
+                found["web"].append(pid)
+        return found
+
+    def linkdesk(self, *args: str) -> str:
+        """Run an operator command (`linkdesk ...`) against this stack's state directory."""
+        done = subprocess.run(
+            [LINKDESK, *args], env=self.env, capture_output=True, text=True, timeout=600
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"linkdesk {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout.strip()
+
+    def import_instances(self, codes: list[str]) -> None:
+        """Create instances (no relationship to any console) with `linkdesk import-csv`."""
+        path = self.var_dir.parent / "instances.csv"
+        path.write_text("code,name\n" + "".join(f"{c},Bench company {c}\n" for c in codes))
+        self.linkdesk("import-csv", "instances", str(path))
+
+
+class ApiError(RuntimeError):
+    """An answer with an unexpected status."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:500]}")
+        self.status = status
+
+
+class Api:
+    """A JSON client on one keep-alive connection (one per thread), as a real client would be."""
+
+    def __init__(self, port: int, token: str | None = None) -> None:
+        self.port = port
+        self.token = token
+        self._connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            self._connection = http.client.HTTPConnection(HOST, self.port, timeout=60)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        """Send one request and return its JSON answer; raise `ApiError` on another status."""
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                connection.request(method, path, body=data, headers=headers)
+                response = connection.getresponse()
+                text = response.read().decode()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # The server closed an idle keep-alive connection; retry once on a new one.
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            if response.getheader("Connection", "").lower() == "close":
+                self.close()
+            if response.status != expect:
+                raise ApiError(response.status, text)
+            return json.loads(text) if text else None
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def signed_in(cls, port: int, username: str, password: str = "demo") -> Api:
+        """A client holding a fresh API token of this user."""
+        anonymous = cls(port)
+        answer = anonymous.call(
+            "POST", "/api/v1/tokens", {"username": username, "password": password}, expect=201
+        )
+        anonymous.close()
+        return cls(port, answer["token"])
+
+
+def chunks(items: list[str], parts: int) -> Iterator[list[str]]:
+    """`items` dealt round-robin into `parts` lists."""
+    for index in range(parts):
+        yield items[index::parts]
