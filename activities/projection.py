@@ -12,7 +12,15 @@ from temporalio.exceptions import ApplicationError
 from service.directory import relationship_between
 from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db, reading_only
-from service.models import Console, Instance, Request, StatusPeriod, Task, TimelineEvent
+from service.models import (
+    Console,
+    Instance,
+    Request,
+    RequestFigures,
+    StatusPeriod,
+    Task,
+    TimelineEvent,
+)
 from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
 
 EFFECT_HOLDS = {  # whether the change a kind asks for is already in place
@@ -102,7 +110,32 @@ class ProjectionActivities:
                 task = tasks[snapshot.key] = Task(request_id=request.id, key=snapshot.key)
                 db.session.add(task)
             _copy_task(snapshot, task)
+        self._write_figures(request, state)
         db.session.flush()  # assigns IDs to new tasks
+
+    def _write_figures(self, request: Request, state: Projection) -> None:
+        figures = db.session.get(RequestFigures, request.id)
+        if figures is None:
+            figures = RequestFigures(
+                request_id=request.id,
+                created_at=request.created_at,
+                kind=request.kind,
+                console_type=request.console.type,
+            )
+            db.session.add(figures)
+        figures.agent_id = state.first_responder_id
+        figures.first_response_seconds = _seconds_since(request.created_at, state.first_response_at)
+        figures.first_response_business_seconds = state.first_response_business_seconds
+        figures.resolved_at = state.resolved_at
+        figures.resolution_seconds = _seconds_since(request.created_at, state.resolved_at)
+        figures.resolution_business_seconds = state.resolution_business_seconds
+        ended = request.status.is_terminal
+        figures.outcome = request.status if ended else None
+        figures.customer_wait_seconds = state.customer_wait_seconds if ended else None
+        figures.customer_wait_business_seconds = state.customer_wait_business_seconds
+        figures.sla_met = (
+            state.sla_state == "met" if ended and request.status.counts_for_sla else None
+        )
 
     def _change_period(self, request: Request, status: RequestStatus, at: datetime) -> None:
         current = db.session.execute(
@@ -126,6 +159,10 @@ class ProjectionActivities:
                 return True  # applying will fail with the reason
             current = relationship_between(console, instance)
             return not effect_holds(RequestKind(check.kind), current.access_enabled, current.linked)
+
+
+def _seconds_since(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else (end - start).total_seconds()
 
 
 def _copy_task(snapshot: TaskSnapshot, task: Task) -> None:

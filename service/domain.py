@@ -96,6 +96,11 @@ class RequestStatus(StrEnum):
         return self in (RequestStatus.AWAITING_CONSENT, RequestStatus.AWAITING_REQUESTER)
 
     @property
+    def counts_for_sla(self) -> bool:
+        """Customer Service resolved it, so SLA attainment counts it (not withdrawn or lapsed)."""
+        return self in (RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.FAILED)
+
+    @property
     def cancellable(self) -> bool:
         """The requester or a manager may still cancel (anything before applying)."""
         return not self.is_terminal and self != RequestStatus.APPLYING

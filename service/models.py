@@ -378,6 +378,43 @@ class StatusPeriod(Model):
     seconds: Mapped[float | None] = mapped_column(Float)
 
 
+class RequestFigures(Model):
+    """A request's turnaround figures, one narrow row per request (PRODUCT §6).
+
+    Kept by the projection as the request moves (durations stored when they become known),
+    so the dashboard aggregates one small table and never walks timelines. "Business" figures
+    run on the request's SLA calendar with customer waits taken out (the SLA clock); the
+    customer wait's own business figure is the business time spent waiting. `sla_met` is
+    set for requests Customer Service resolved (completed, rejected, failed) and NULL
+    otherwise, so attainment never counts a request the customer cancelled or let expire.
+    """
+
+    __tablename__ = "request_figures"
+    __table_args__ = (
+        Index("ix_request_figures_created", "created_at"),
+        Index("ix_request_figures_resolved", "resolved_at"),
+        Index("ix_request_figures_agent_created", "agent_id", "created_at"),
+    )
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"))
+    console_type: Mapped[ConsoleType] = mapped_column(_enum(ConsoleType, "console_type"))
+    outcome: Mapped[RequestStatus | None] = mapped_column(_enum(RequestStatus, "request_status"))
+    # The agent who first took the request up (claimed or decided its review).
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_response_seconds: Mapped[float | None] = mapped_column(Float)
+    first_response_business_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_business_seconds: Mapped[float | None] = mapped_column(Float)
+    customer_wait_seconds: Mapped[float | None] = mapped_column(Float)
+    customer_wait_business_seconds: Mapped[float | None] = mapped_column(Float)
+    sla_met: Mapped[bool | None] = mapped_column(Boolean)
+
+
 class Notification(Model):
     """An in-app notification for one user."""
 

@@ -31,7 +31,14 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
         TaskType,
     )
-    from workflows.calendar import BusinessCalendar, Pause, SlaState, due_at, sla_state
+    from workflows.calendar import (
+        BusinessCalendar,
+        Pause,
+        SlaState,
+        business_elapsed,
+        due_at,
+        sla_state,
+    )
     from workflows.shared import (
         CONFLICT,
         FORBIDDEN,
@@ -111,6 +118,7 @@ class RequestWorkflow:
         self.reviewer: Actor | None = None  # the agent who asked for info gets the answer
         self.approver: Actor | None = None  # the last approval, named on the applied change
         self.first_response_at: datetime | None = None
+        self.first_responder_id: int | None = None
         self.resolved_at: datetime | None = None
         self.outcome: str | None = None
         self.pauses: list[Pause] = []
@@ -229,7 +237,7 @@ class RequestWorkflow:
         self._close(task, action.actor, decision.value, comment)
         self._event(action.actor.username, decision.value, comment)
         if task.type in (TaskType.REVIEW, TaskType.SECOND_APPROVAL):
-            self._note_first_response()
+            self._note_first_response(action.actor)
         if decision in (Decision.REJECT, Decision.DECLINE):
             who = "The instance admin declined" if task.type == TaskType.CONSENT else "Rejected"
             self._finish(RequestStatus.REJECTED, f"{who}: {comment}" if comment else who + ".")
@@ -406,7 +414,7 @@ class RequestWorkflow:
         task.claimed_at = workflow.now()
         if task.type == TaskType.REVIEW:
             self._set_status(RequestStatus.IN_REVIEW)
-        self._note_first_response()
+        self._note_first_response(actor)
 
     def _close(self, task: TaskSnapshot, actor: Actor, decision: str, comment: str | None) -> None:
         task.state = TaskState.DONE.value
@@ -414,9 +422,10 @@ class RequestWorkflow:
         task.completed_by_id = actor.user_id
         task.decision, task.comment = decision, comment
 
-    def _note_first_response(self) -> None:
+    def _note_first_response(self, actor: Actor) -> None:
         if self.first_response_at is None:
             self.first_response_at = workflow.now()
+            self.first_responder_id = actor.user_id
             self._update_sla()
 
     def _enter_step(self, index: int) -> None:
@@ -655,6 +664,25 @@ class RequestWorkflow:
             resolution_due=self._due(self.input.resolution_hours),
             sla_state=self.sla.value,
             customer_wait_seconds=wait,
+            first_responder_id=self.first_responder_id,
+            first_response_business_seconds=self._sla_clock_at(self.first_response_at),
+            resolution_business_seconds=self._sla_clock_at(self.resolved_at),
+            customer_wait_business_seconds=self._business_wait(),
+        )
+
+    def _sla_clock_at(self, at: datetime | None) -> float | None:
+        """Business seconds the SLA clock had run at `at` (customer waits excluded)."""
+        if at is None:
+            return None
+        return business_elapsed(self.calendar, self.input.created_at, at, self.pauses)
+
+    def _business_wait(self) -> float | None:
+        """Business seconds spent waiting on the customer, once the request has ended."""
+        if self.resolved_at is None:
+            return None
+        business = self.calendar.business_seconds_between(self.input.created_at, self.resolved_at)
+        return business - business_elapsed(
+            self.calendar, self.input.created_at, self.resolved_at, self.pauses
         )
 
     async def _project(self) -> None:

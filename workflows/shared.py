@@ -122,6 +122,11 @@ class Projection:
     resolution_due: datetime | None = None
     sla_state: str = "ok"
     customer_wait_seconds: float = 0.0
+    # Turnaround figures on the SLA calendar, customer waits excluded (None until known).
+    first_responder_id: int | None = None
+    first_response_business_seconds: float | None = None
+    resolution_business_seconds: float | None = None
+    customer_wait_business_seconds: float | None = None
 
 
 @dataclass(frozen=True)

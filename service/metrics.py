@@ -1,0 +1,606 @@
+"""Turnaround figures for managers (PRODUCT §6), computed in the database.
+
+Every figure is one SQL statement over `request_figures` (one narrow row per request, kept by
+the projection) or, for what is open right now, over `requests` and `tasks`. Nothing loads
+rows into Python: counts and sums are aggregates, and percentiles are exact and interpolated
+like PostgreSQL's `percentile_cont` — that function itself on PostgreSQL, and on SQLite the
+same arithmetic over `row_number()` within each group.
+
+A date range selects the requests *filed* on its days (UTC, both ends included); their
+first response, resolution and customer waits are measured whenever they happened. "Created
+vs resolved per day" counts filings by filing day and resolutions by resolution day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+)
+
+from service.domain import ConsoleType, RequestKind, RequestStatus, Role, TaskState
+from service.errors import Invalid
+from service.extensions import db
+from service.models import Console, Request, RequestFigures, Task, User
+
+Figures = RequestFigures
+GROUPINGS = ("kind", "console_type", "agent", "week")
+PERCENTILES = (0.5, 0.9)
+# Each measure in calendar time and on the SLA clock (business hours, customer waits out).
+MEASURES: dict[str, tuple[Any, Any]] = {
+    "first_response": (Figures.first_response_seconds, Figures.first_response_business_seconds),
+    "resolution": (Figures.resolution_seconds, Figures.resolution_business_seconds),
+    "customer_wait": (Figures.customer_wait_seconds, Figures.customer_wait_business_seconds),
+}
+OPEN_STATUSES = tuple(s for s in RequestStatus if not s.is_terminal)
+HOUR = 3600.0
+DAY = 24 * HOUR
+AGE_BUCKETS = (  # label, lower bound, upper bound (seconds of age)
+    ("<1 d", 0.0, DAY),
+    ("1-3 d", DAY, 3 * DAY),
+    ("3-7 d", 3 * DAY, 7 * DAY),
+    (">7 d", 7 * DAY, None),
+)
+RESOLUTION_BUCKETS = (  # label, lower bound, upper bound (calendar seconds to resolve)
+    ("<1 h", 0.0, HOUR),
+    ("1-4 h", HOUR, 4 * HOUR),
+    ("4-8 h", 4 * HOUR, 8 * HOUR),
+    ("8-24 h", 8 * HOUR, DAY),
+    ("1-2 d", DAY, 2 * DAY),
+    ("2-3 d", 2 * DAY, 3 * DAY),
+    ("3-7 d", 3 * DAY, 7 * DAY),
+    (">7 d", 7 * DAY, None),
+)
+MAX_RANGE_DAYS = 3660
+
+
+# Selection ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which requests the figures cover: filed from `start` to `end` (days, both included)."""
+
+    start: date
+    end: date
+    kind: RequestKind | None = None
+    console_type: ConsoleType | None = None
+    agent_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise Invalid(
+                "The range ends before it starts.",
+                fields={"to": [f"Must be on or after {self.start.isoformat()}."]},
+            )
+        if (self.end - self.start).days >= MAX_RANGE_DAYS:
+            raise Invalid(
+                f"The range is longer than {MAX_RANGE_DAYS} days.",
+                fields={"from": [f"At most {MAX_RANGE_DAYS} days before 'to'."]},
+            )
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(0), UTC)
+
+    @property
+    def until(self) -> datetime:
+        """The first instant after the range."""
+        return datetime.combine(self.end + timedelta(days=1), time(0), UTC)
+
+    def previous(self) -> Selection:
+        """The range of the same length just before this one, with the same filters."""
+        span = timedelta(days=self.days)
+        return Selection(
+            self.start - span, self.end - span, self.kind, self.console_type, self.agent_id
+        )
+
+    def filed(self) -> list[ColumnElement[bool]]:
+        """Conditions on `request_figures` for the requests this selection covers."""
+        return [
+            Figures.created_at >= self.since,
+            Figures.created_at < self.until,
+            *self.filters(),
+        ]
+
+    def filters(self) -> list[ColumnElement[bool]]:
+        """The kind, console type and agent conditions alone (no dates)."""
+        conditions = []
+        if self.kind is not None:
+            conditions.append(Figures.kind == self.kind)
+        if self.console_type is not None:
+            conditions.append(Figures.console_type == self.console_type)
+        if self.agent_id is not None:
+            conditions.append(Figures.agent_id == self.agent_id)
+        return conditions
+
+
+def default_selection(today: date, **filters: Any) -> Selection:
+    """The last 30 days, today included."""
+    return Selection(today - timedelta(days=29), today, **filters)
+
+
+# Percentiles -------------------------------------------------------------------------------
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def percentiles(
+    value: Any,
+    group: Any | None,
+    where: Sequence[ColumnElement[bool]],
+    fractions: Sequence[float] = PERCENTILES,
+) -> dict[Any, tuple[float | None, ...]]:
+    """Continuous percentiles of `value` by `group` (rows with a value only), in SQL.
+
+    Returns {group: (p for each fraction)}, or {None: ...} without a group. Linear
+    interpolation between the two nearest ranks, exactly as `percentile_cont`: rank
+    (n - 1) * p counted from 0.
+    """
+    conditions = [*where, value.is_not(None)]
+    keys = [] if group is None else [group]
+    if _dialect() == "postgresql":
+        statement = (
+            select(
+                *(k.label("g") for k in keys),
+                *(func.percentile_cont(p).within_group(value) for p in fractions),
+            )
+            .where(*conditions)
+            .group_by(*keys)
+        )
+        return _by_group(db.session.execute(statement), group)
+    ranked = (
+        select(
+            *(k.label("g") for k in keys),
+            value.label("v"),
+            (func.row_number().over(partition_by=keys or None, order_by=value) - 1).label("i"),
+            func.count().over(partition_by=keys or None).label("n"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    columns = []
+    for p in fractions:
+        position = (ranked.c.n - 1) * p
+        below = cast(position, Integer)  # floor: the position is never negative
+        low = func.max(case((ranked.c.i == below, ranked.c.v)))
+        high = func.max(case((ranked.c.i == below + 1, ranked.c.v)))
+        columns.append(low + (position - below) * (func.coalesce(high, low) - low))
+    grouped = [] if group is None else [ranked.c.g]
+    statement = (
+        select(*grouped, *columns)
+        # Only the rows at the ranks some percentile needs reach the aggregate.
+        .where(
+            ranked.c.i.in_(
+                [cast((ranked.c.n - 1) * p, Integer) + step for p in fractions for step in (0, 1)]
+            )
+        )
+        .group_by(*grouped)
+    )
+    return _by_group(db.session.execute(statement), group)
+
+
+def _by_group(rows: Iterable[Any], group: Any | None) -> dict[Any, tuple[float | None, ...]]:
+    if group is None:  # one row, all NULL when nothing had a value
+        found = [tuple(row) for row in rows if any(v is not None for v in row)]
+        return {None: found[0]} if found else {}
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+# Figures -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Spread:
+    """Median and 90th percentile, in seconds (None when nothing was measured)."""
+
+    p50: float | None = None
+    p90: float | None = None
+
+
+@dataclass
+class Measure:
+    calendar: Spread = field(default_factory=Spread)
+    business: Spread = field(default_factory=Spread)
+
+
+@dataclass
+class GroupFigures:
+    """The figures of one group (or of the whole selection)."""
+
+    key: str | None
+    label: str
+    count: int = 0
+    resolved: int = 0
+    sla_counted: int = 0
+    sla_met: int = 0
+    first_response: Measure = field(default_factory=Measure)
+    resolution: Measure = field(default_factory=Measure)
+    customer_wait: Measure = field(default_factory=Measure)
+
+    @property
+    def sla_attainment(self) -> float | None:
+        """Share of counted requests resolved within target, 0..1 (None when none counted)."""
+        return self.sla_met / self.sla_counted if self.sla_counted else None
+
+
+def _group_column(group_by: str | None) -> Any | None:
+    if group_by is None:
+        return None
+    if group_by == "kind":
+        return Figures.kind
+    if group_by == "console_type":
+        return Figures.console_type
+    if group_by == "agent":
+        return Figures.agent_id
+    if group_by == "week":
+        return week_of(Figures.created_at)
+    raise Invalid(
+        f"Cannot group by {group_by!r}.",
+        fields={"group_by": [f"One of: {', '.join(GROUPINGS)}."]},
+    )
+
+
+# Constants are inlined, not bound: PostgreSQL matches a GROUP BY expression to the selected
+# one textually, and two bound parameters never look the same.
+_UTC = literal_column("'UTC'")
+
+
+def day_of(column: Any) -> Any:
+    """The UTC day of a timestamp column, as ISO text on SQLite and a date on PostgreSQL."""
+    if _dialect() == "postgresql":
+        return cast(func.timezone(_UTC, column), Date)
+    return func.date(column)
+
+
+def week_of(column: Any) -> Any:
+    """The Monday (UTC) starting the week of a timestamp column."""
+    if _dialect() == "postgresql":
+        return cast(func.date_trunc(literal_column("'week'"), func.timezone(_UTC, column)), Date)
+    return func.date(column, literal_column("'weekday 0'"), literal_column("'-6 days'"))
+
+
+def _key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(getattr(value, "value", value))
+
+
+def figures(selection: Selection, group_by: str | None = None) -> list[GroupFigures]:
+    """Counts, SLA attainment and percentiles for the selection, one entry per group.
+
+    Without `group_by`, a single entry for the whole selection (also when it is empty).
+    """
+    group = _group_column(group_by)
+    where = selection.filed()
+    keys = [] if group is None else [group]
+    counts = select(
+        *keys,
+        func.count(),
+        func.count(Figures.resolved_at),
+        func.count(Figures.sla_met),
+        func.coalesce(func.sum(case((Figures.sla_met.is_(True), 1), else_=0)), 0),
+    ).where(*where)
+    rows: dict[Any, GroupFigures] = {}
+    for row in db.session.execute(counts.group_by(*keys)):
+        g, numbers = (row[0], row[1:]) if keys else (None, row)
+        count, resolved, counted, met = (int(n) for n in numbers)
+        rows[g] = GroupFigures(_key(g), "", count, resolved, counted, met)
+    for name, (calendar, business) in MEASURES.items():
+        for clock, column in (("calendar", calendar), ("business", business)):
+            for g, (p50, p90) in percentiles(column, group, where).items():
+                if g in rows:
+                    setattr(getattr(rows[g], name), clock, Spread(p50, p90))
+    result = list(rows.values())
+    _label(result, group_by)
+    return sorted(result, key=lambda r: (r.key is None, r.key or ""))
+
+
+def _label(rows: list[GroupFigures], group_by: str | None) -> None:
+    names = {}
+    if group_by == "agent":
+        ids = [int(r.key) for r in rows if r.key is not None]
+        names = {
+            str(u.id): u.display_name or u.username
+            for u in db.session.execute(select(User).where(User.id.in_(ids))).scalars()
+        }
+    for row in rows:
+        if group_by is None:
+            row.label = "All requests"
+        elif row.key is None:
+            row.label = "No agent yet" if group_by == "agent" else "—"
+        elif group_by == "kind":
+            row.label = RequestKind(row.key).label
+        elif group_by == "console_type":
+            row.label = ConsoleType(row.key).value.capitalize()
+        elif group_by == "agent":
+            row.label = names.get(row.key, f"user {row.key}")
+        else:
+            row.label = f"Week of {row.key}"
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: str
+    created: int
+    resolved: int
+
+
+def daily(selection: Selection) -> list[DayCount]:
+    """Requests filed and requests resolved on each day of the range (every day listed)."""
+    filters = selection.filters()
+    created: dict[Any, int] = dict(
+        db.session.execute(
+            select(day_of(Figures.created_at), func.count())
+            .where(*selection.filed())
+            .group_by(day_of(Figures.created_at))
+        ).all()
+    )
+    resolved: dict[Any, int] = dict(
+        db.session.execute(
+            select(day_of(Figures.resolved_at), func.count())
+            .where(
+                Figures.resolved_at >= selection.since,
+                Figures.resolved_at < selection.until,
+                *filters,
+            )
+            .group_by(day_of(Figures.resolved_at))
+        ).all()
+    )
+    filed_on = {_key(k): v for k, v in created.items()}
+    resolved_on = {_key(k): v for k, v in resolved.items()}
+    days = ((selection.start + timedelta(days=n)).isoformat() for n in range(selection.days))
+    return [DayCount(d, filed_on.get(d, 0), resolved_on.get(d, 0)) for d in days]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    label: str
+    low: float
+    high: float | None
+    count: int
+
+
+def _bucket_sums(value: Any, buckets: Iterable[tuple[str, float, float | None]]) -> list[Any]:
+    sums = []
+    for _label, low, high in buckets:
+        inside = value >= low if high is None else and_(value >= low, value < high)
+        sums.append(func.coalesce(func.sum(case((inside, 1), else_=0)), 0))
+    return sums
+
+
+def resolution_histogram(selection: Selection) -> list[Bucket]:
+    """How many requests of the selection were resolved within each span of calendar time."""
+    row = db.session.execute(
+        select(*_bucket_sums(Figures.resolution_seconds, RESOLUTION_BUCKETS)).where(
+            *selection.filed(), Figures.resolution_seconds.is_not(None)
+        )
+    ).one()
+    return [
+        Bucket(label, low, high, int(n))
+        for (label, low, high), n in zip(RESOLUTION_BUCKETS, row, strict=True)
+    ]
+
+
+# What is open now ------------------------------------------------------------------------
+
+
+def _open_requests(selection: Selection) -> Select[Any]:
+    """Open requests matching the selection's filters (not its dates), for backlog figures."""
+    statement = select().select_from(Request).where(Request.status.in_(OPEN_STATUSES))
+    if selection.kind is not None:
+        statement = statement.where(Request.kind == selection.kind)
+    if selection.console_type is not None:
+        statement = statement.join(Console, Console.id == Request.console_id).where(
+            Console.type == selection.console_type
+        )
+    if selection.agent_id is not None:
+        statement = statement.join(Figures, Figures.request_id == Request.id).where(
+            Figures.agent_id == selection.agent_id
+        )
+    return statement
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Open requests right now, by status and by age."""
+
+    total: int
+    at_risk: int
+    breached: int
+    by_status: list[tuple[RequestStatus, int]]
+    by_age: list[Bucket]
+
+
+def backlog(selection: Selection, now: datetime) -> Backlog:
+    """What is open now, with the selection's kind, console type and agent filters."""
+    base = _open_requests(selection)
+    by_status: dict[Any, int] = dict(
+        db.session.execute(
+            base.add_columns(Request.status, func.count()).group_by(Request.status)
+        ).all()
+    )
+    ages = [
+        (label, low, high, now - timedelta(seconds=low), high and now - timedelta(seconds=high))
+        for label, low, high in AGE_BUCKETS
+    ]
+    sums = []
+    for _label, _low, _high, newest, oldest in ages:
+        inside = (
+            Request.created_at <= newest
+            if oldest is None
+            else and_(Request.created_at <= newest, Request.created_at > oldest)
+        )
+        sums.append(func.coalesce(func.sum(case((inside, 1), else_=0)), 0))
+    sla = [
+        func.coalesce(func.sum(case((Request.sla_state == state, 1), else_=0)), 0)
+        for state in ("at_risk", "breached")
+    ]
+    row = db.session.execute(base.add_columns(func.count(), *sla, *sums)).one()
+    total, at_risk, breached, *age_counts = (int(n) for n in row)
+    return Backlog(
+        total=total,
+        at_risk=at_risk,
+        breached=breached,
+        by_status=[(s, int(by_status[s])) for s in OPEN_STATUSES if by_status.get(s)],
+        by_age=[
+            Bucket(label, low, high, n)
+            for (label, low, high, _n, _o), n in zip(ages, age_counts, strict=True)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    """One agent's open load now and figures over the selection."""
+
+    user_id: int
+    username: str
+    name: str
+    open_tasks: int
+    resolved: int
+    first_response_p50: float | None
+    first_response_business_p50: float | None
+
+
+def agents(selection: Selection) -> list[AgentLoad]:
+    """Every agent: claimed tasks now, and over the selection resolved requests and the
+    median first response of the requests they took up."""
+    people = select(User).where(User.role == Role.AGENT, User.active.is_(True))
+    if selection.agent_id is not None:
+        people = people.where(User.id == selection.agent_id)
+    users = list(db.session.execute(people.order_by(User.username)).scalars())
+    ids = [u.id for u in users]
+    load = dict(
+        db.session.execute(
+            select(Task.assignee_id, func.count())
+            .where(Task.state == TaskState.CLAIMED, Task.assignee_id.in_(ids))
+            .group_by(Task.assignee_id)
+        ).all()
+    )
+    where = [*selection.filed(), Figures.agent_id.in_(ids)]
+    resolved = dict(
+        db.session.execute(
+            select(Figures.agent_id, func.count(Figures.resolved_at))
+            .where(*where)
+            .group_by(Figures.agent_id)
+        ).all()
+    )
+    calendar = percentiles(Figures.first_response_seconds, Figures.agent_id, where, (0.5,))
+    business = percentiles(Figures.first_response_business_seconds, Figures.agent_id, where, (0.5,))
+    return [
+        AgentLoad(
+            user_id=u.id,
+            username=u.username,
+            name=u.display_name or u.username,
+            open_tasks=int(load.get(u.id, 0)),
+            resolved=int(resolved.get(u.id, 0)),
+            first_response_p50=calendar.get(u.id, (None,))[0],
+            first_response_business_p50=business.get(u.id, (None,))[0],
+        )
+        for u in users
+    ]
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """The dashboard's headline: open now, and median resolution against the prior period."""
+
+    open: int
+    at_risk: int
+    breached: int
+    resolution_p50: float | None
+    previous_resolution_p50: float | None
+
+
+def tiles(selection: Selection, now: datetime) -> Tiles:
+    """Open, at risk and breached now; median calendar resolution this period and the last."""
+    open_now = backlog(selection, now)
+    medians = []
+    for period in (selection, selection.previous()):
+        found = percentiles(Figures.resolution_seconds, None, period.filed(), (0.5,))
+        medians.append(found.get(None, (None,))[0])
+    return Tiles(open_now.total, open_now.at_risk, open_now.breached, *medians)
+
+
+# Export ------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "group",
+    "label",
+    "count",
+    "resolved",
+    *(
+        f"{measure}_{clock}_{p}_seconds"
+        for measure in MEASURES
+        for clock in ("calendar", "business")
+        for p in ("p50", "p90")
+    ),
+    "sla_counted",
+    "sla_met",
+    "sla_attainment_percent",
+)
+
+
+def figures_json(row: GroupFigures) -> dict[str, Any]:
+    """One group's figures as the API shows them (seconds; attainment 0..100)."""
+    attainment = row.sla_attainment
+    return {
+        "group": row.key,
+        "label": row.label,
+        "count": row.count,
+        "resolved": row.resolved,
+        **{
+            measure: {
+                clock: {"p50": spread.p50, "p90": spread.p90}
+                for clock, spread in (
+                    ("calendar", getattr(row, measure).calendar),
+                    ("business", getattr(row, measure).business),
+                )
+            }
+            for measure in MEASURES
+        },
+        "sla": {
+            "counted": row.sla_counted,
+            "met": row.sla_met,
+            "attainment_percent": None if attainment is None else round(attainment * 100, 2),
+        },
+    }
+
+
+def figures_csv_rows(rows: Iterable[GroupFigures]) -> Iterable[list[Any]]:
+    """The CSV header, then one line per group, in the order of `CSV_COLUMNS`."""
+    yield list(CSV_COLUMNS)
+    for row in rows:
+        data = figures_json(row)
+        line: list[Any] = [row.key or "", row.label, row.count, row.resolved]
+        for measure in MEASURES:
+            for clock in ("calendar", "business"):
+                line.extend(_csv_number(data[measure][clock][p]) for p in ("p50", "p90"))
+        line.extend([row.sla_counted, row.sla_met, _csv_number(data["sla"]["attainment_percent"])])
+        yield line
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
