@@ -32,9 +32,9 @@ from sqlalchemy import (
 )
 
 from service.domain import ConsoleType, RequestKind, RequestStatus, Role, TaskState
-from service.errors import Invalid
+from service.errors import Invalid, NotFound
 from service.extensions import db
-from service.models import Console, Request, RequestFigures, Task, User
+from service.models import Console, Request, RequestFigures, Task, User, utcnow
 
 Figures = RequestFigures
 GROUPINGS = ("kind", "console_type", "agent", "week")
@@ -135,6 +135,32 @@ class Selection:
 def default_selection(today: date, **filters: Any) -> Selection:
     """The last 30 days, today included."""
     return Selection(today - timedelta(days=29), today, **filters)
+
+
+def selection_from(
+    start: date | None,
+    end: date | None,
+    *,
+    kind: RequestKind | None = None,
+    console_type: ConsoleType | None = None,
+    agent_id: int | None = None,
+) -> Selection:
+    """A selection from optional bounds (30 days ending `end` or today), agent checked."""
+    end = end or utcnow().date()
+    start = start or end - timedelta(days=29)
+    if agent_id is not None:
+        agent = db.session.get(User, agent_id)
+        if agent is None or Role(agent.role) not in (Role.AGENT, Role.MANAGER):
+            raise Invalid(
+                f"No agent with ID {agent_id}.", fields={"agent": ["Give an agent's user ID."]}
+            )
+    return Selection(start, end, kind, console_type, agent_id)
+
+
+def ensure_manager(user: User) -> None:
+    """Turnaround figures are for managers; to anyone else they do not exist (404)."""
+    if Role(user.role) != Role.MANAGER:
+        raise NotFound("No such page.")
 
 
 # Percentiles -------------------------------------------------------------------------------
@@ -262,7 +288,7 @@ def _group_column(group_by: str | None) -> Any | None:
 
 # Constants are inlined, not bound: PostgreSQL matches a GROUP BY expression to the selected
 # one textually, and two bound parameters never look the same.
-_UTC = literal_column("'UTC'")
+_UTC: Any = literal_column("'UTC'")
 
 
 def day_of(column: Any) -> Any:
@@ -604,3 +630,26 @@ def figures_csv_rows(rows: Iterable[GroupFigures]) -> Iterable[list[Any]]:
 
 def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
+
+
+def report(selection: Selection, group_by: str | None, now: datetime) -> dict[str, Any]:
+    """Every figure of the selection, as the API returns it."""
+    totals = figures(selection)[0]
+    groups = figures(selection, group_by) if group_by else []
+    open_now = backlog(selection, now)
+    return {
+        "from_": selection.start,
+        "to": selection.end,
+        "group_by": group_by,
+        "totals": figures_json(totals),
+        "groups": [figures_json(g) for g in groups],
+        "daily": daily(selection),
+        "backlog": {
+            "total": open_now.total,
+            "at_risk": open_now.at_risk,
+            "breached": open_now.breached,
+            "by_status": [{"status": s, "count": n} for s, n in open_now.by_status],
+            "by_age": open_now.by_age,
+        },
+        "agents": agents(selection),
+    }

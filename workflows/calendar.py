@@ -467,6 +467,36 @@ def business_elapsed(
     return _elapsed(calendar, _utc(started, "started"), _utc(now, "now"), pauses).total_seconds()
 
 
+@dataclass(frozen=True)
+class BusinessFigures:
+    """A request's durations on the SLA clock, in business seconds (None until known)."""
+
+    first_response: float | None
+    resolution: float | None
+    customer_wait: float | None
+
+
+def business_figures(
+    calendar: BusinessCalendar,
+    created: datetime,
+    first_response: datetime | None,
+    resolved: datetime | None,
+    pauses: Sequence[Pause],
+) -> BusinessFigures:
+    """Time to first response and to resolution on the SLA clock (customer waits taken out),
+    and the business time spent waiting on the customer, once the request has ended."""
+    first = (
+        None
+        if first_response is None
+        else business_elapsed(calendar, created, first_response, pauses)
+    )
+    if resolved is None:
+        return BusinessFigures(first, None, None)
+    clock = business_elapsed(calendar, created, resolved, pauses)
+    waited = calendar.business_seconds_between(created, resolved) - clock
+    return BusinessFigures(first, clock, waited)
+
+
 def due_at(
     calendar: BusinessCalendar,
     started: datetime,

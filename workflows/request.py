@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         BusinessCalendar,
         Pause,
         SlaState,
-        business_elapsed,
+        business_figures,
         due_at,
         sla_state,
     )
@@ -650,6 +650,13 @@ class RequestWorkflow:
 
     def _snapshot(self) -> Projection:
         wait = sum(((p.end or workflow.now()) - p.start).total_seconds() for p in self.pauses)
+        business = business_figures(
+            self.calendar,
+            self.input.created_at,
+            self.first_response_at,
+            self.resolved_at,
+            self.pauses,
+        )
         return Projection(
             number=self.input.number,
             seq=self.seq,
@@ -665,24 +672,9 @@ class RequestWorkflow:
             sla_state=self.sla.value,
             customer_wait_seconds=wait,
             first_responder_id=self.first_responder_id,
-            first_response_business_seconds=self._sla_clock_at(self.first_response_at),
-            resolution_business_seconds=self._sla_clock_at(self.resolved_at),
-            customer_wait_business_seconds=self._business_wait(),
-        )
-
-    def _sla_clock_at(self, at: datetime | None) -> float | None:
-        """Business seconds the SLA clock had run at `at` (customer waits excluded)."""
-        if at is None:
-            return None
-        return business_elapsed(self.calendar, self.input.created_at, at, self.pauses)
-
-    def _business_wait(self) -> float | None:
-        """Business seconds spent waiting on the customer, once the request has ended."""
-        if self.resolved_at is None:
-            return None
-        business = self.calendar.business_seconds_between(self.input.created_at, self.resolved_at)
-        return business - business_elapsed(
-            self.calendar, self.input.created_at, self.resolved_at, self.pauses
+            first_response_business_seconds=business.first_response,
+            resolution_business_seconds=business.resolution,
+            customer_wait_business_seconds=business.customer_wait,
         )
 
     async def _project(self) -> None:

@@ -61,10 +61,10 @@ OPENAPI_CONFIG: dict[str, Any] = {
 
 def init_app(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document on the app."""
-    from service.api import directory, me, notifications, requests, tasks, tokens
+    from service.api import directory, me, metrics, notifications, requests, tasks, tokens
 
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
     api = LinkDeskApi(app)  # one per app: it holds that app's OpenAPI document
-    for module in (tokens, me, directory, requests, tasks, notifications):
+    for module in (tokens, me, directory, requests, tasks, notifications, metrics):
         api.register_blueprint(module.blp)

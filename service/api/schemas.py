@@ -293,3 +293,101 @@ class NotificationListSchema(list_schema(NotificationSchema, "NotificationPageSc
 
 class MarkedSchema(Schema):
     marked = fields.Integer(required=True)
+
+
+# Turnaround figures (managers) ---------------------------------------------------------------
+
+
+class TurnaroundArgsSchema(Schema):
+    from_ = fields.Date(
+        data_key="from",
+        metadata={"description": "First filing day (UTC), default 29 days before `to`"},
+    )
+    to = fields.Date(metadata={"description": "Last filing day (UTC, included), default today"})
+    group_by = fields.String(
+        validate=validate.OneOf(["kind", "console_type", "agent", "week"]),
+        metadata={"description": "kind, console_type, agent or week"},
+    )
+    kind = fields.Enum(RequestKind, by_value=True)
+    console_type = fields.Enum(ConsoleType, by_value=True)
+    agent = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "An agent's user ID"}
+    )
+
+
+class SpreadSchema(Schema):
+    p50 = fields.Float(allow_none=True, metadata={"description": "Median, seconds"})
+    p90 = fields.Float(allow_none=True, metadata={"description": "90th percentile, seconds"})
+
+
+class MeasureSchema(Schema):
+    calendar = fields.Nested(SpreadSchema, required=True)
+    business = fields.Nested(
+        SpreadSchema,
+        required=True,
+        metadata={"description": "Business hours of the SLA calendar, customer waits excluded"},
+    )
+
+
+class SlaFiguresSchema(Schema):
+    counted = fields.Integer(required=True, metadata={"description": "Completed, rejected, failed"})
+    met = fields.Integer(required=True)
+    attainment_percent = fields.Float(allow_none=True)
+
+
+class FiguresSchema(Schema):
+    group = fields.String(allow_none=True, metadata={"description": "The group's key"})
+    label = fields.String(required=True)
+    count = fields.Integer(required=True, metadata={"description": "Requests filed"})
+    resolved = fields.Integer(required=True, metadata={"description": "Of those, ended"})
+    first_response = fields.Nested(MeasureSchema, required=True)
+    resolution = fields.Nested(MeasureSchema, required=True)
+    customer_wait = fields.Nested(MeasureSchema, required=True)
+    sla = fields.Nested(SlaFiguresSchema, required=True)
+
+
+class DayCountSchema(Schema):
+    day = fields.String(required=True, metadata={"example": "2026-11-02"})
+    created = fields.Integer(required=True)
+    resolved = fields.Integer(required=True)
+
+
+class BucketSchema(Schema):
+    label = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class StatusCountSchema(Schema):
+    status = fields.Enum(RequestStatus, by_value=True, required=True)
+    count = fields.Integer(required=True)
+
+
+class BacklogSchema(Schema):
+    total = fields.Integer(required=True)
+    at_risk = fields.Integer(required=True)
+    breached = fields.Integer(required=True)
+    by_status = fields.List(fields.Nested(StatusCountSchema), required=True)
+    by_age = fields.List(fields.Nested(BucketSchema), required=True)
+
+
+class AgentLoadSchema(Schema):
+    id = fields.Integer(attribute="user_id", required=True)
+    username = fields.String(required=True)
+    name = fields.String(required=True)
+    open_tasks = fields.Integer(required=True, metadata={"description": "Claimed now"})
+    resolved = fields.Integer(required=True)
+    first_response_p50 = fields.Float(allow_none=True)
+    first_response_business_p50 = fields.Float(allow_none=True)
+
+
+class TurnaroundSchema(Schema):
+    from_ = fields.Date(data_key="from", required=True)
+    to = fields.Date(required=True)
+    group_by = fields.String(allow_none=True)
+    totals = fields.Nested(FiguresSchema, required=True)
+    groups = fields.List(fields.Nested(FiguresSchema), required=True)
+    daily = fields.List(fields.Nested(DayCountSchema), required=True)
+    backlog = fields.Nested(
+        BacklogSchema, required=True, metadata={"description": "Open now (filters, not dates)"}
+    )
+    agents = fields.List(fields.Nested(AgentLoadSchema), required=True)
