@@ -391,7 +391,22 @@ class RequestFigures(Model):
 
     __tablename__ = "request_figures"
     __table_args__ = (
-        Index("ix_request_figures_created", "created_at"),
+        # Covering: a date range's figures are read from the index alone, in filing order.
+        Index(
+            "ix_request_figures_created",
+            "created_at",
+            "kind",
+            "console_type",
+            "agent_id",
+            "resolved_at",
+            "sla_met",
+            "first_response_seconds",
+            "first_response_business_seconds",
+            "resolution_seconds",
+            "resolution_business_seconds",
+            "customer_wait_seconds",
+            "customer_wait_business_seconds",
+        ),
         Index("ix_request_figures_resolved", "resolved_at"),
         Index("ix_request_figures_agent_created", "agent_id", "created_at"),
     )

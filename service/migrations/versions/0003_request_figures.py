@@ -44,7 +44,7 @@ def upgrade():
     )
     with op.batch_alter_table('request_figures', schema=None) as batch_op:
         batch_op.create_index('ix_request_figures_agent_created', ['agent_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_request_figures_created', ['created_at'], unique=False)
+        batch_op.create_index('ix_request_figures_created', ['created_at', 'kind', 'console_type', 'agent_id', 'resolved_at', 'sla_met', 'first_response_seconds', 'first_response_business_seconds', 'resolution_seconds', 'resolution_business_seconds', 'customer_wait_seconds', 'customer_wait_business_seconds'], unique=False)
         batch_op.create_index('ix_request_figures_resolved', ['resolved_at'], unique=False)
 
     # ### end Alembic commands ###
