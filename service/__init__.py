@@ -24,7 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from service import auth, errors, health
     from service.extensions import db, migrate
     from service.temporal import TemporalBridge
-    from service.web import queue, views
+    from service.web import dashboard, queue, views
     from service.web import requests as request_pages
     from workflows.client import TemporalSettings
 
@@ -44,6 +44,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(request_pages.bp)
     app.register_blueprint(queue.bp)
+    app.register_blueprint(dashboard.bp)
     app.extensions["linkdesk.temporal"] = TemporalBridge(TemporalSettings.from_config(app.config))
     if app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY:
         log.warning("LINKDESK_SECRET_KEY is not set: using the development key (SQLite only)")

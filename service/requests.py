@@ -8,14 +8,15 @@ not allowed, and the answer is read back from the projection the update has just
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import aliased, contains_eager
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -26,6 +27,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.projection import effect_holds
+from service import metrics
 from service.directory import Page, paginate, relationship_between, resolve_console
 from service.directory import resolve_instance as resolve_instance_ref
 from service.domain import (
@@ -45,17 +47,20 @@ from service.models import (
     Console,
     Instance,
     Request,
+    RequestFigures,
     SlaTarget,
     StatusPeriod,
     Task,
     TimelineEvent,
     User,
+    format_request_id,
     parse_request_id,
     user_instances,
     utcnow,
     workflow_id_for,
 )
 from service.temporal import bridge
+from workflows.calendar import SlaState
 from workflows.request import RequestWorkflow
 from workflows.shared import (
     CONFLICT,
@@ -109,40 +114,229 @@ def get_request(user: User, public_id: str) -> Request:
     return found
 
 
+# Lists -------------------------------------------------------------------------------------
+
+# Groups of statuses a list can be filtered by, beside single statuses.
+STATUS_GROUPS: dict[str, tuple[RequestStatus, ...]] = {
+    "open": tuple(status for status in RequestStatus if not status.is_terminal),
+    "closed": tuple(status for status in RequestStatus if status.is_terminal),
+    # Resolved by Customer Service: the requests SLA attainment counts.
+    "handled": tuple(status for status in RequestStatus if status.counts_for_sla),
+}
+SLA_STATES = tuple(state.value for state in SlaState)
+NO_AGENT = "none"  # the `agent` filter for requests no agent has taken up yet
+
+
+def bucket_key(label: str) -> str:
+    """A figures bucket as a filter value: `<1 d` is `under-1d`, `1-3 d` is `1-3d`."""
+    return label.replace("<", "under-").replace(">", "over-").replace(" ", "")
+
+
+# Filter values for the turnaround buckets (service.metrics): lower and upper bound in seconds.
+AGE_BUCKETS = {bucket_key(label): (low, high) for label, low, high in metrics.AGE_BUCKETS}
+RESOLUTION_BUCKETS = {
+    bucket_key(label): (low, high) for label, low, high in metrics.RESOLUTION_BUCKETS
+}
+
+
+def statuses_of(choices: Iterable[str]) -> list[RequestStatus]:
+    """The statuses named one by one or by group (`open`, `closed`, `handled`)."""
+    found: list[RequestStatus] = []
+    for choice in choices:
+        for status in STATUS_GROUPS.get(choice) or (RequestStatus(choice),):
+            if status not in found:
+                found.append(status)
+    return found
+
+
 @dataclass(frozen=True)
 class RequestFilters:
-    """Filters of the request list."""
+    """Filters of the request list. Days are UTC, both ends of a range included."""
 
     status: list[RequestStatus] | None = None
     kind: RequestKind | None = None
     console: int | str | None = None
     instance: int | str | None = None
     search: str | None = None
+    console_type: ConsoleType | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    resolved_from: date | None = None
+    resolved_to: date | None = None
+    agent: int | str | None = None  # user ID of the agent who first took it up, or NO_AGENT
+    assignee: int | None = None  # user ID of whoever holds its claimed task now
+    sla: str | None = None  # one of SLA_STATES
+    age: str | None = None  # an AGE_BUCKETS key: how long ago it was filed
+    resolution: str | None = None  # a RESOLUTION_BUCKETS key: how long it took to resolve
+
+
+def _days(column: Any, start: date | None, end: date | None, field: str) -> list[Any]:
+    if start is not None and end is not None and end < start:
+        raise Invalid(
+            "The range ends before it starts.",
+            fields={field: [f"Must be on or after {start.isoformat()}."]},
+        )
+    conditions = []
+    if start is not None:
+        conditions.append(column >= datetime.combine(start, time(0), UTC))
+    if end is not None:
+        conditions.append(column < datetime.combine(end + timedelta(days=1), time(0), UTC))
+    return conditions
+
+
+def _within(value: Any, bounds: tuple[float, float | None]) -> list[Any]:
+    low, high = bounds
+    return [value >= low] if high is None else [value >= low, value < high]
+
+
+def _check_agent(user_id: int, field: str) -> None:
+    """Agent filters name a Customer Service user (agents and managers take requests up)."""
+    found = db.session.get(User, user_id)
+    if found is None or Role(found.role) not in (Role.AGENT, Role.MANAGER):
+        raise Invalid(f"No agent with ID {user_id}.", fields={field: ["Give an agent's user ID."]})
+
+
+def _list_conditions(user: User, filters: RequestFilters) -> list[Any]:
+    """The conditions of a filtered request list, within the user's scope."""
+    conditions: list[Any] = [_request_scope(user)]
+    if filters.status:
+        conditions.append(Request.status.in_(filters.status))
+    if filters.kind:
+        conditions.append(Request.kind == filters.kind)
+    if filters.console is not None:
+        conditions.append(Request.console_id == resolve_console(user, filters.console).id)
+    if filters.instance is not None:
+        conditions.append(Request.instance_id == resolve_instance_ref(user, filters.instance).id)
+    if filters.search:
+        number = parse_request_id(filters.search)
+        code = filters.search.strip().upper()
+        by_code = Request.instance_id.in_(select(Instance.id).where(Instance.code.contains(code)))
+        conditions.append(or_(Request.id == number, by_code) if number else by_code)
+    if filters.console_type:
+        conditions.append(Request.console.has(Console.type == filters.console_type))
+    conditions += _days(Request.created_at, filters.created_from, filters.created_to, "created_to")
+    conditions += _days(
+        Request.resolved_at, filters.resolved_from, filters.resolved_to, "resolved_to"
+    )
+    if filters.sla:
+        conditions.append(Request.sla_state == filters.sla)
+    if filters.age:
+        # Aged like the dashboard's backlog: at least the lower bound, less than the upper.
+        low, high = AGE_BUCKETS[filters.age]
+        now = utcnow()
+        conditions.append(Request.created_at <= now - timedelta(seconds=low))
+        if high is not None:
+            conditions.append(Request.created_at > now - timedelta(seconds=high))
+    figures: list[Any] = []
+    if filters.agent == NO_AGENT:
+        figures.append(RequestFigures.agent_id.is_(None))
+    elif filters.agent is not None:
+        _check_agent(int(filters.agent), "agent")
+        figures.append(RequestFigures.agent_id == int(filters.agent))
+    if filters.resolution:
+        bounds = RESOLUTION_BUCKETS[filters.resolution]
+        figures += _within(RequestFigures.resolution_seconds, bounds)
+    if figures:
+        conditions.append(Request.id.in_(select(RequestFigures.request_id).where(*figures)))
+    if filters.assignee is not None:
+        _check_agent(filters.assignee, "assignee")
+        held = select(Task.request_id).where(
+            Task.assignee_id == filters.assignee, Task.state == TaskState.CLAIMED
+        )
+        conditions.append(Request.id.in_(held))
+    return conditions
 
 
 def list_requests(user: User, filters: RequestFilters, page: int, per_page: int) -> Page:
     """The requests the user may see, newest first."""
-    query: Select[Any] = select(Request).where(_request_scope(user))
-    if filters.status:
-        query = query.where(Request.status.in_(filters.status))
-    if filters.kind:
-        query = query.where(Request.kind == filters.kind)
-    if filters.console is not None:
-        console = resolve_console(user, filters.console)
-        query = query.where(Request.console_id == console.id)
-    if filters.instance is not None:
-        instance = resolve_instance_ref(user, filters.instance)
-        query = query.where(Request.instance_id == instance.id)
-    if filters.search:
-        number = parse_request_id(filters.search)
-        code = filters.search.strip().upper()
-        query = query.join(Request.instance).where(
-            or_(Request.id == number, Instance.code.contains(code))
-            if number
-            else Instance.code.contains(code)
-        )
-    query = query.order_by(Request.created_at.desc(), Request.id.desc())
+    query: Select[Any] = (
+        select(Request)
+        .where(*_list_conditions(user, filters))
+        .order_by(Request.created_at.desc(), Request.id.desc())
+    )
     return paginate(query, page, per_page)
+
+
+REQUEST_CSV_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "console",
+    "console_type",
+    "instance",
+    "requester",
+    "created_at",
+    "resolved_at",
+    "sla_state",
+    "agent",
+    *(
+        f"{measure}_{clock}_seconds"
+        for measure in metrics.MEASURES
+        for clock in ("calendar", "business")
+    ),
+    "sla_met",
+)
+EXPORT_BATCH = 1000
+
+
+def export_requests(user: User, filters: RequestFilters) -> Iterator[list[Any]]:
+    """The CSV header, then the filtered requests with their figures, oldest first.
+
+    The filters are checked now; the rows are fetched in batches as they are written, so a
+    long range never sits in memory.
+    """
+    return _export_rows(_list_conditions(user, filters))
+
+
+def _export_rows(conditions: list[Any]) -> Iterator[list[Any]]:
+    agent = aliased(User)
+    requester = aliased(User)
+    durations = [column for pair in metrics.MEASURES.values() for column in pair]
+    statement = (
+        select(
+            Request.id,
+            Request.kind,
+            Request.status,
+            Console.code,
+            Console.type,
+            Instance.code,
+            requester.username,
+            Request.created_at,
+            Request.resolved_at,
+            Request.sla_state,
+            agent.username,
+            *durations,
+            RequestFigures.sla_met,
+        )
+        .select_from(Request)
+        .join(Console, Console.id == Request.console_id)
+        .join(Instance, Instance.id == Request.instance_id)
+        .join(requester, requester.id == Request.requester_id)
+        .outerjoin(RequestFigures, RequestFigures.request_id == Request.id)
+        .outerjoin(agent, agent.id == RequestFigures.agent_id)
+        .where(*conditions)
+        .order_by(Request.created_at, Request.id)
+        .execution_options(yield_per=EXPORT_BATCH)
+    )
+    yield list(REQUEST_CSV_COLUMNS)
+    for row in db.session.execute(statement):
+        (number, kind, status, console, console_type, instance, by, created, resolved) = row[:9]
+        sla_state, agent_name, *seconds, sla_met = row[9:]
+        yield [
+            format_request_id(number),
+            kind.value,
+            status.value,
+            console,
+            console_type.value,
+            instance,
+            by,
+            created.isoformat(),
+            resolved.isoformat() if resolved else "",
+            sla_state,
+            agent_name or "",
+            *("" if value is None else f"{value:.1f}" for value in seconds),
+            "" if sla_met is None else str(sla_met).lower(),
+        ]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ blp = Blueprint(
 )
 
 
-
 @blp.route("/turnaround", methods=["GET"])
 @login_required
 @blp.arguments(TurnaroundArgsSchema, location="query")

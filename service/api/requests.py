@@ -16,6 +16,7 @@ from service.api.schemas import (
     RequestArgsSchema,
     RequestCreateSchema,
     RequestDetailSchema,
+    RequestFilterArgs,
     RequestListSchema,
     ResponseSchema,
     TimelineEntrySchema,
@@ -24,6 +25,8 @@ from service.directory import Page
 from service.models import TimelineEvent
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Requests")
+# The list's filters shared with the pages (dates, console type, agent, SLA, age, resolution).
+FILTERS = tuple(RequestFilterArgs().fields)
 
 
 def _detail(public_id: str) -> service.RequestDetail:
@@ -52,13 +55,18 @@ def file_request(body: dict[str, Any]) -> service.RequestDetail:
 @blp.arguments(RequestArgsSchema, location="query")
 @blp.response(200, RequestListSchema)
 def list_requests(args: dict[str, Any]) -> Page:
-    """List the requests you may see, newest first."""
+    """List the requests you may see, newest first.
+
+    Every filter narrows the list; the turnaround figures drill down to it with the filed and
+    ended days, console type, agent, SLA state, age and resolution-time filters.
+    """
     filters = service.RequestFilters(
-        status=args.get("status"),
+        status=service.statuses_of(args.get("status") or []),
         kind=args.get("kind"),
         console=args.get("console_id"),
         instance=args.get("instance_id"),
         search=args.get("q"),
+        **{name: args.get(name) for name in FILTERS},
     )
     return service.list_requests(auth.signed_in_user(), filters, args["page"], args["per_page"])
 

@@ -19,6 +19,13 @@ from service.domain import (
     TaskType,
 )
 from service.models import format_request_id
+from service.requests import (
+    AGE_BUCKETS,
+    NO_AGENT,
+    RESOLUTION_BUCKETS,
+    SLA_STATES,
+    STATUS_GROUPS,
+)
 
 
 class Schema(ma.Schema):
@@ -229,8 +236,68 @@ class RequestCreateSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
 
 
-class RequestArgsSchema(PageArgsSchema):
-    status = DelimitedList(fields.Enum(RequestStatus, by_value=True))
+class AgentRefField(fields.Field):
+    """A Customer Service user by numeric ID, or `none` for no agent yet."""
+
+    default_error_messages = {"invalid": "Give an agent's user ID, or none."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int) and value > 0:
+            return value
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == NO_AGENT:
+                return NO_AGENT
+            if text.isdigit() and int(text) > 0:
+                return int(text)
+        raise self.make_error("invalid")
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class RequestFilterArgs(ma.Schema):
+    """The request list's filters beyond status, kind, console, company and search; the
+    turnaround figures drill down to the list through them. Days are UTC, ends included."""
+
+    console_type = fields.Enum(ConsoleType, by_value=True)
+    created_from = fields.Date(metadata={"description": "Filed on or after this day"})
+    created_to = fields.Date(metadata={"description": "Filed on or before this day"})
+    resolved_from = fields.Date(metadata={"description": "Ended on or after this day"})
+    resolved_to = fields.Date(metadata={"description": "Ended on or before this day"})
+    agent = AgentRefField(
+        metadata={
+            "description": "User ID of the agent who first took it up, or `none`",
+            "type": "string",
+        }
+    )
+    assignee = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "User ID of whoever holds its claimed task now"},
+    )
+    sla = fields.String(validate=validate.OneOf(SLA_STATES))
+    age = fields.String(
+        validate=validate.OneOf(list(AGE_BUCKETS)),
+        metadata={"description": "Time since filing, as the dashboard's backlog buckets"},
+    )
+    resolution = fields.String(
+        validate=validate.OneOf(list(RESOLUTION_BUCKETS)),
+        metadata={"description": "Time to resolve, as the dashboard's histogram buckets"},
+    )
+
+
+class RequestArgsSchema(PageArgsSchema, RequestFilterArgs):
+    status = DelimitedList(
+        fields.String(
+            validate=validate.OneOf([*STATUS_GROUPS, *(status.value for status in RequestStatus)])
+        ),
+        metadata={
+            "description": "Statuses, or the groups open, closed and handled (completed, "
+            "rejected or failed: what SLA attainment counts)"
+        },
+    )
     kind = fields.Enum(RequestKind, by_value=True)
     console_id = RefField()
     instance_id = RefField()

@@ -8,9 +8,10 @@ import marshmallow as ma
 from flask import request
 from marshmallow import fields, validate
 
-from service.api.schemas import RefField
+from service.api.schemas import RefField, RequestFilterArgs
 from service.domain import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.errors import Invalid
+from service.metrics import GROUPINGS
 from workflows.calendar import SlaState
 
 
@@ -65,11 +66,16 @@ def _text(required: str, max_length: int) -> fields.String:
     )
 
 
-STATUS_GROUPS = {"open": "Open (any)", "closed": "Closed (any)"}
+STATUS_GROUPS = {
+    "open": "Open (any)",
+    "closed": "Closed (any)",
+    "handled": "Handled: completed, rejected or failed",
+}
 
 
-class RequestFilterForm(PageForm):
-    """Filters of a request list; `status` is one status or a group of them."""
+class RequestFilterForm(PageForm, RequestFilterArgs):
+    """Filters of a request list; `status` is one status or a group of them. The other
+    filters are the API's, so a dashboard figure drills down to either the same way."""
 
     status = fields.String(
         load_default=None,
@@ -79,6 +85,28 @@ class RequestFilterForm(PageForm):
     console = RefField(load_default=None)
     instance = RefField(load_default=None)
     q = fields.String(load_default=None, validate=validate.Length(max=64))
+
+
+def _day(**kwargs: Any) -> fields.Date:
+    return fields.Date(error_messages={"invalid": "Give a day as YYYY-MM-DD."}, **kwargs)
+
+
+class DashboardForm(FormSchema):
+    """The dashboard's selection: filing days (UTC, both included), filters and grouping.
+
+    Unset days mean the last 30 days; `service.metrics` checks the range and the agent.
+    """
+
+    from_ = _day(data_key="from", load_default=None)
+    to = _day(load_default=None)
+    kind = fields.Enum(RequestKind, by_value=True, load_default=None)
+    console_type = fields.Enum(ConsoleType, by_value=True, load_default=None)
+    agent = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1),
+        error_messages={"invalid": "Pick an agent from the list."},
+    )
+    group_by = fields.String(load_default="kind", validate=validate.OneOf(GROUPINGS))
 
 
 class NewRequestForm(FormSchema):

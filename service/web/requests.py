@@ -14,9 +14,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from service import auth, directory
+from service import auth, directory, metrics
 from service import requests as service
-from service.domain import Decision, RequestKind, RequestStatus, Role, TaskType
+from service.api.schemas import RequestFilterArgs
+from service.domain import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
 from service.errors import Conflict, Invalid, NotFound, ServiceError
 from service.models import Request, User
 from service.web.forms import (
@@ -37,8 +38,18 @@ bp = Blueprint("request_pages", __name__)
 PER_PAGE = 20
 # Choices offered by the pages' datalists; longer directories are still reachable by code.
 CHOICES_LIMIT = 500
-OPEN_STATUSES = [status for status in RequestStatus if not status.is_terminal]
-CLOSED_STATUSES = [status for status in RequestStatus if status.is_terminal]
+OPEN_STATUSES = list(service.STATUS_GROUPS["open"])
+# The list's filters shared with the API (dates, console type, agent, SLA, age, resolution).
+MORE_FILTERS = tuple(RequestFilterArgs().fields)
+# Shown to Customer Service only: who took a request up, and who holds it now.
+STAFF_FILTERS = ("agent", "assignee")
+SLA_FILTER_LABELS = {
+    "ok": "On track",
+    "at_risk": "At risk",
+    "breached": "Breached",
+    "paused": "Paused (waiting on the customer)",
+    "met": "Met",
+}
 # Who sees the link to a request's workflow in the Temporal Web UI (PRODUCT §4).
 TEMPORAL_UI_ROLES = (Role.AGENT, Role.MANAGER)
 
@@ -49,9 +60,7 @@ HtmlPage = str | tuple[str, int]
 
 
 def _statuses(choice: str | None) -> list[RequestStatus] | None:
-    if choice is None:
-        return None
-    return {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}.get(choice, [RequestStatus(choice)])
+    return None if choice is None else service.statuses_of([choice])
 
 
 def _instance_choices(user: User) -> list[Any]:
@@ -60,6 +69,22 @@ def _instance_choices(user: User) -> list[Any]:
 
 def _console_choices(user: User) -> list[Any]:
     return directory.paginate(directory.visible_consoles(user), 1, CHOICES_LIMIT).items
+
+
+def _more_filter_choices(user: User) -> dict[str, list[tuple[str, str]]]:
+    """Options of the list's further filters; agents are listed for Customer Service only."""
+    staff = Role(user.role) in service.CUSTOMER_SERVICE
+    agents = (
+        [(str(u.id), u.display_name or u.username) for u in service.assignees()] if staff else []
+    )
+    return {
+        "console_type": [(t.value, t.value.capitalize()) for t in ConsoleType],
+        "sla": [(state, SLA_FILTER_LABELS[state]) for state in service.SLA_STATES],
+        "age": [(service.bucket_key(b[0]), b[0]) for b in metrics.AGE_BUCKETS],
+        "resolution": [(service.bucket_key(b[0]), b[0]) for b in metrics.RESOLUTION_BUCKETS],
+        "agent": [(service.NO_AGENT, "No agent yet"), *agents] if staff else [],
+        "assignee": agents,
+    }
 
 
 def request_list(*, home: bool = False) -> HtmlPage:
@@ -77,10 +102,13 @@ def request_list(*, home: bool = False) -> HtmlPage:
             console=form["console"],
             instance=form["instance"],
             search=form["q"],
+            **{name: form.get(name) for name in MORE_FILTERS},
         )
         result = service.list_requests(user, filters, form["page"], PER_PAGE)
     except (Invalid, NotFound) as exc:
         errors, status = exc.fields, exc.status
+    choices = _more_filter_choices(user)
+    shown = [name for name in MORE_FILTERS if name not in STAFF_FILTERS or choices[name]]
     page = render_template(
         "requests/list.html",
         user=user,
@@ -88,10 +116,12 @@ def request_list(*, home: bool = False) -> HtmlPage:
         result=result,
         form=typed,
         errors=errors,
-        filtered=any(typed.get(key) for key in ("status", "kind", "console", "instance", "q")),
+        filtered=any(value for key, value in typed.items() if key != "page"),
+        more_filtered=any(typed.get(name) or errors.get(name) for name in shown),
         status_groups=STATUS_GROUPS,
         statuses=list(RequestStatus),
         kinds=list(RequestKind),
+        choices=choices,
         fileable=service.fileable_kinds(user),
         instances=_instance_choices(user),
         consoles=_console_choices(user) if Role(user.role) != Role.PARTNER else [],
