@@ -6,6 +6,7 @@ the commands below manage demo data, users and CSV imports.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import IO
 
 import click
@@ -116,3 +117,83 @@ def up() -> None:
     from service.embedded import run
 
     raise SystemExit(run())
+
+
+@main.command("demo-history")
+@click.option(
+    "--requests",
+    "count",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="How many requests to write.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=1095,
+    show_default=True,
+    help="How many days the filings span, ending the day before --until.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The first day (UTC) after the history; every request is resolved before it. "
+    "Default: today.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Requests written per transaction.",
+)
+@click.option("--allow-non-sqlite", is_flag=True, help="Write into a non-SQLite database anyway.")
+def demo_history(
+    count: int,
+    days: int,
+    until: datetime | None,
+    seed: int,
+    batch_size: int,
+    allow_non_sqlite: bool,
+) -> None:
+    """Fill the projection with synthetic historical requests, for demos and benchmarks.
+
+    Every request is terminal and was resolved before --until, so none needs a workflow.
+    Uses the directory, users, approval policy, SLA targets and calendar already there; run
+    `linkdesk seed-demo` first on an empty database. The same seed, span and directory give
+    the same history.
+    """
+    from service import history
+
+    options = history.HistoryOptions(
+        requests=count,
+        days=days,
+        until=until.date() if until else None,
+        seed=seed,
+        batch_size=batch_size,
+        allow_non_sqlite=allow_non_sqlite,
+    )
+    try:
+        plan = history.prepare(options)
+    except history.HistoryRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    with click.progressbar(length=count, label="Writing history") as bar:
+        summary = history.write(plan, progress=bar.update)
+    click.echo(
+        f"Wrote {summary.requests:,} requests ({summary.first_public_id} to "
+        f"{summary.last_public_id}, filed {summary.since} to {summary.until - timedelta(days=1)}), "
+        f"{summary.tasks:,} tasks and {summary.events:,} timeline events "
+        f"in {summary.seconds:.1f} s ({summary.requests / max(summary.seconds, 1e-9):,.0f} "
+        "requests/s)."
+    )
+    shares = ", ".join(
+        f"{status} {n / summary.requests:.1%}" for status, n in summary.outcomes.most_common()
+    )
+    click.echo(f"Outcomes: {shares}.")
+    if summary.sla_counted:
+        click.echo(
+            f"SLA met by {summary.sla_met / summary.sla_counted:.1%} of the "
+            f"{summary.sla_counted:,} requests it counts."
+        )
