@@ -185,3 +185,44 @@ DEFAULT_SLA_HOURS = {
 
 CONSENT_EXPIRY_DAYS = 7
 INFO_EXPIRY_DAYS = 5
+
+
+# Durations, each in its own table column of `request_figures`.
+MEASURE_COLUMNS = (
+    "first_response_seconds",
+    "first_response_business_seconds",
+    "resolution_seconds",
+    "resolution_business_seconds",
+    "customer_wait_seconds",
+    "customer_wait_business_seconds",
+)
+
+
+def _bucket_bounds(ratio: float = 1.2, limit: float = 90 * 86400) -> tuple[int, ...]:
+    bounds: list[int] = []
+    edge = 1.0
+    while edge < limit:
+        if not bounds or round(edge) > bounds[-1]:
+            bounds.append(round(edge))
+        edge *= ratio
+    return tuple(bounds)
+
+
+# Upper bounds (seconds, exclusive) of the duration buckets: 1 s, 2 s, ... growing by a fifth
+# each, to 90 days; the last bucket is open-ended. See `duration_bucket_sql`.
+DURATION_BUCKETS = _bucket_bounds()
+
+
+def duration_bucket_sql(column: str) -> str:
+    """The SQL expression numbering the duration bucket of a column's value.
+
+    Bucket 0 holds exactly zero (no wait at all, the common case), bucket i the values below
+    DURATION_BUCKETS[i - 1] not in an earlier one, and the last bucket the rest. SQLite
+    indexes each duration by this expression (with the filing time), so a percentile over a
+    date range counts per bucket from the index and sorts one bucket's values only
+    (service.metrics). The text must stay exactly the same for the index to be used.
+    """
+    cases = " ".join(
+        f"WHEN {column} < {bound} THEN {i}" for i, bound in enumerate(DURATION_BUCKETS, start=1)
+    )
+    return f"CASE WHEN {column} <= 0 THEN 0 {cases} ELSE {len(DURATION_BUCKETS) + 1} END"

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Integer,
     Select,
     and_,
     case,
@@ -29,9 +28,19 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
+    union_all,
 )
 
-from service.domain import ConsoleType, RequestKind, RequestStatus, Role, TaskState
+from service.domain import (
+    DURATION_BUCKETS,
+    ConsoleType,
+    RequestKind,
+    RequestStatus,
+    Role,
+    TaskState,
+    duration_bucket_sql,
+)
 from service.errors import Invalid, NotFound
 from service.extensions import db
 from service.models import Console, Request, RequestFigures, Task, User, utcnow
@@ -170,66 +179,137 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
+# The key of the whole selection among group keys (no group key can equal it).
+TOTAL = ("total",)
+
+
 def percentiles(
     value: Any,
-    group: Any | None,
     where: Sequence[ColumnElement[bool]],
     fractions: Sequence[float] = PERCENTILES,
-) -> dict[Any, tuple[float | None, ...]]:
-    """Continuous percentiles of `value` by `group` (rows with a value only), in SQL.
+    group_by: str | None = None,
+    keys: Iterable[Any] = (),
+) -> dict[Any, tuple[float, ...]]:
+    """Continuous percentiles of a duration column, in SQL, over the rows with a value.
 
-    Returns {group: (p for each fraction)}, or {None: ...} without a group. Linear
-    interpolation between the two nearest ranks, exactly as `percentile_cont`: rank
-    (n - 1) * p counted from 0.
+    Returns {key: (one value per fraction)} for each group that has values, and under `TOTAL`
+    for all the rows together (with or without groups). Linear interpolation between the two
+    nearest ranks, exactly as `percentile_cont`: rank (n - 1) * p counted from 0. `keys` names
+    the groups (the keys a count over the same rows found); SQLite computes those only.
     """
     conditions = [*where, value.is_not(None)]
-    keys = [] if group is None else [group]
     if _dialect() == "postgresql":
-        statement = (
-            select(
-                *(k.label("g") for k in keys),
-                *(func.percentile_cont(p).within_group(value) for p in fractions),
-            )
-            .where(*conditions)
-            .group_by(*keys)
-        )
-        return _by_group(db.session.execute(statement), group)
-    ranked = (
-        select(
-            *(k.label("g") for k in keys),
-            value.label("v"),
-            (func.row_number().over(partition_by=keys or None, order_by=value) - 1).label("i"),
-            func.count().over(partition_by=keys or None).label("n"),
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    columns = []
-    for p in fractions:
-        position = (ranked.c.n - 1) * p
-        below = cast(position, Integer)  # floor: the position is never negative
-        low = func.max(case((ranked.c.i == below, ranked.c.v)))
-        high = func.max(case((ranked.c.i == below + 1, ranked.c.v)))
-        columns.append(low + (position - below) * (func.coalesce(high, low) - low))
-    grouped = [] if group is None else [ranked.c.g]
-    statement = (
-        select(*grouped, *columns)
-        # Only the rows at the ranks some percentile needs reach the aggregate.
-        .where(
-            ranked.c.i.in_(
-                [cast((ranked.c.n - 1) * p, Integer) + step for p in fractions for step in (0, 1)]
-            )
-        )
-        .group_by(*grouped)
-    )
-    return _by_group(db.session.execute(statement), group)
+        cont = [func.percentile_cont(p).within_group(value) for p in fractions]
+        found = {}
+        group = _group_column(group_by)
+        if group is not None:
+            statement = select(group, *cont).where(*conditions).group_by(group)
+            found = {row[0]: tuple(row[1:]) for row in db.session.execute(statement)}
+        total = db.session.execute(select(*cont).where(*conditions)).one()
+        if total[0] is not None:
+            found[TOTAL] = tuple(total)
+        return found
+    return _bucketed_percentiles(value, conditions, fractions, group_by, list(keys))
 
 
-def _by_group(rows: Iterable[Any], group: Any | None) -> dict[Any, tuple[float | None, ...]]:
-    if group is None:  # one row, all NULL when nothing had a value
-        found = [tuple(row) for row in rows if any(v is not None for v in row)]
-        return {None: found[0]} if found else {}
-    return {row[0]: tuple(row[1:]) for row in rows}
+def _bucketed_percentiles(
+    value: Any,
+    conditions: list[ColumnElement[bool]],
+    fractions: Sequence[float],
+    group_by: str | None,
+    keys: list[Any],
+) -> dict[Any, tuple[float, ...]]:
+    """SQLite: exact percentiles without sorting the whole range.
+
+    Every duration is indexed by its bucket (DURATION_BUCKETS) and filing time, so one
+    statement counts each group's values per bucket from the index alone; the bucket holding
+    a wanted rank is then the only one sorted, by a query that skips to the rank inside it.
+    The whole selection's counts are the groups' counts added up.
+    """
+    bucket: Any = literal_column(duration_bucket_sql(value.key))
+    inside: list[ColumnElement[bool]]
+    tallies: list[Any]
+    if group_by is None:
+        keys, inside, tallies = [], [], [func.count()]
+    else:
+        inside = [_group_condition(group_by, key) for key in keys]
+        tallies = [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in inside]
+        if not keys:
+            return {}
+    counts: Any = union_all(
+        *(
+            select(literal_column(str(number)), *tallies).where(bucket == number, *conditions)
+            for number in range(len(DURATION_BUCKETS) + 2)
+        )
+    )
+    histogram = [(row[0], [int(n) for n in row[1:]]) for row in db.session.execute(counts)]
+    wanted: list[tuple[Any, ColumnElement[bool], list[tuple[int, int]]]] = [
+        (TOTAL, true(), [(b, sum(tally)) for b, tally in histogram])
+    ]
+    wanted += [
+        (key, condition, [(b, tally[i]) for b, tally in histogram])
+        for i, (key, condition) in enumerate(zip(keys, inside, strict=True))
+    ]
+    found: dict[Any, tuple[float, ...]] = {}
+    for key, condition, runs in wanted:
+        total = sum(count for _bucket, count in runs)
+        if not total:
+            continue
+        rows = [*conditions, condition]
+        spots = []
+        for p in fractions:
+            position = (total - 1) * p
+            below = int(position)
+            low, high = _values_at(value, bucket, rows, runs, below, total)
+            spots.append(low + (position - below) * (high - low))
+        found[key] = tuple(spots)
+    return found
+
+
+def _values_at(
+    value: Any,
+    bucket: Any,
+    rows: list[ColumnElement[bool]],
+    runs: list[tuple[int, int]],
+    rank: int,
+    total: int,
+) -> tuple[float, float]:
+    """The values at `rank` and the next rank (from 0; the same at the last), sorting only
+    the bucket(s) that hold them."""
+    before = 0
+    for index, (number, count) in enumerate(runs):
+        if rank >= before + count:
+            before += count
+            continue
+        if number == 0:  # the bucket of exactly zero
+            values = [0.0] * min(2, count - (rank - before))
+        else:
+            values = list(
+                db.session.execute(
+                    select(value)
+                    .where(bucket == number, *rows)
+                    .order_by(value)
+                    .limit(2)
+                    .offset(rank - before)
+                ).scalars()
+            )
+        if len(values) == 1 and rank + 1 < total:  # the next rank opens a later bucket
+            following = [(n, c) for n, c in runs[index + 1 :] if c]
+            values += _values_at(value, bucket, rows, following, 0, 1)[:1]
+        low = float(values[0])
+        return low, float(values[1]) if len(values) > 1 else low
+    raise AssertionError(f"rank {rank} is beyond the {before} values counted")
+
+
+def _group_condition(group_by: str | None, key: Any) -> ColumnElement[bool]:
+    """The condition selecting one group's rows, in terms the bucket indexes cover."""
+    if group_by is None:
+        return true()
+    if group_by == "week":  # the key is the Monday starting the week
+        monday = datetime.combine(date.fromisoformat(str(key)), time(0), UTC)
+        return and_(Figures.created_at >= monday, Figures.created_at < monday + timedelta(7))
+    column: Any = _group_column(group_by)
+    return column.is_(None) if key is None else column == key
 
 
 # Figures -----------------------------------------------------------------------------------
@@ -314,33 +394,51 @@ def _key(value: Any) -> str | None:
 
 
 def figures(selection: Selection, group_by: str | None = None) -> list[GroupFigures]:
-    """Counts, SLA attainment and percentiles for the selection, one entry per group.
+    """The figures of each group (or, without `group_by`, the one entry for the selection)."""
+    total, groups = figure_table(selection, group_by)
+    return groups if group_by else [total]
 
-    Without `group_by`, a single entry for the whole selection (also when it is empty).
-    """
+
+def figure_table(
+    selection: Selection, group_by: str | None = None, measures: Iterable[str] = MEASURES
+) -> tuple[GroupFigures, list[GroupFigures]]:
+    """Counts, SLA attainment and percentiles for the whole selection and for each group,
+    computed together (the total is there also when the selection is empty). `measures`
+    limits the percentiles computed to those measures (the others stay empty)."""
     group = _group_column(group_by)
     where = selection.filed()
-    keys = [] if group is None else [group]
+    grouped = [] if group is None else [group]
     counts = select(
-        *keys,
+        *grouped,
         func.count(),
         func.count(Figures.resolved_at),
         func.count(Figures.sla_met),
         func.coalesce(func.sum(case((Figures.sla_met.is_(True), 1), else_=0)), 0),
     ).where(*where)
     rows: dict[Any, GroupFigures] = {}
-    for row in db.session.execute(counts.group_by(*keys)):
-        g, numbers = (row[0], row[1:]) if keys else (None, row)
+    for row in db.session.execute(counts.group_by(*grouped)):
+        g, numbers = (row[0], row[1:]) if grouped else (TOTAL, row)
         count, resolved, counted, met = (int(n) for n in numbers)
-        rows[g] = GroupFigures(_key(g), "", count, resolved, counted, met)
-    for name, (calendar, business) in MEASURES.items():
+        if count:
+            rows[g] = GroupFigures(_key(g), "", count, resolved, counted, met)
+    keys = [k for k in rows if k is not TOTAL]
+    total = rows.pop(TOTAL, None) or GroupFigures(None, "All requests")
+    if grouped:
+        for field_name in ("count", "resolved", "sla_counted", "sla_met"):
+            setattr(total, field_name, sum(getattr(r, field_name) for r in rows.values()))
+    rows[TOTAL] = total
+    for name in measures:
+        calendar, business = MEASURES[name]
         for clock, column in (("calendar", calendar), ("business", business)):
-            for g, (p50, p90) in percentiles(column, group, where).items():
+            found = percentiles(column, where, group_by=group_by, keys=keys)
+            for g, (p50, p90) in found.items():
                 if g in rows:
                     setattr(getattr(rows[g], name), clock, Spread(p50, p90))
-    result = list(rows.values())
-    _label(result, group_by)
-    return sorted(result, key=lambda r: (r.key is None, r.key or ""))
+    rows.pop(TOTAL)
+    groups = list(rows.values())
+    _label(groups, group_by)
+    total.key, total.label = None, "All requests"
+    return total, sorted(groups, key=lambda r: (r.key is None, r.key or ""))
 
 
 def _label(rows: list[GroupFigures], group_by: str | None) -> None:
@@ -434,7 +532,7 @@ def resolution_histogram(selection: Selection) -> list[Bucket]:
 
 def _open_requests(selection: Selection) -> Select[Any]:
     """Open requests matching the selection's filters (not its dates), for backlog figures."""
-    statement = select().select_from(Request).where(Request.status.in_(OPEN_STATUSES))
+    statement = select().select_from(Request).where(Request.open_key.is_not(None))
     if selection.kind is not None:
         statement = statement.where(Request.kind == selection.kind)
     if selection.console_type is not None:
@@ -533,8 +631,10 @@ def agents(selection: Selection) -> list[AgentLoad]:
             .group_by(Figures.agent_id)
         ).all()
     )
-    calendar = percentiles(Figures.first_response_seconds, Figures.agent_id, where, (0.5,))
-    business = percentiles(Figures.first_response_business_seconds, Figures.agent_id, where, (0.5,))
+    calendar, business = (
+        percentiles(column, where, (0.5,), group_by="agent", keys=ids)
+        for column in (Figures.first_response_seconds, Figures.first_response_business_seconds)
+    )
     return [
         AgentLoad(
             user_id=u.id,
@@ -565,8 +665,8 @@ def tiles(selection: Selection, now: datetime) -> Tiles:
     open_now = backlog(selection, now)
     medians = []
     for period in (selection, selection.previous()):
-        found = percentiles(Figures.resolution_seconds, None, period.filed(), (0.5,))
-        medians.append(found.get(None, (None,))[0])
+        found = percentiles(Figures.resolution_seconds, period.filed(), (0.5,))
+        medians.append(found[TOTAL][0] if TOTAL in found else None)
     return Tiles(open_now.total, open_now.at_risk, open_now.breached, *medians)
 
 
@@ -634,8 +734,7 @@ def _csv_number(value: float | None) -> str:
 
 def report(selection: Selection, group_by: str | None, now: datetime) -> dict[str, Any]:
     """Every figure of the selection, as the API returns it."""
-    totals = figures(selection)[0]
-    groups = figures(selection, group_by) if group_by else []
+    totals, groups = figure_table(selection, group_by)
     open_now = backlog(selection, now)
     return {
         "from_": selection.start,

@@ -21,17 +21,20 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.domain import (
+    MEASURE_COLUMNS,
     ConsoleType,
     RequestKind,
     RequestStatus,
     Role,
     TaskState,
     TaskType,
+    duration_bucket_sql,
     missing_for_slide_in,
 )
 from service.extensions import Model, db
@@ -260,6 +263,14 @@ class Request(Model):
         Index("ix_requests_instance_status", "instance_id", "status"),
         Index("ix_requests_status_created", "status", "created_at"),
         Index("ix_requests_created_at", "created_at"),
+        # Open requests only: the backlog stays a small index however long the history.
+        Index(
+            "ix_requests_open",
+            "status",
+            "created_at",
+            sqlite_where=text("open_key IS NOT NULL"),
+            postgresql_where=text("open_key IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},  # an ID is never reused, so neither is a workflow ID
     )
 
@@ -378,6 +389,20 @@ class StatusPeriod(Model):
     seconds: Mapped[float | None] = mapped_column(Float)
 
 
+def _duration_index(column: str) -> Index:
+    index = Index(
+        f"ix_request_figures_{column.removesuffix('_seconds')}_bucket",
+        text(duration_bucket_sql(column)),
+        "created_at",
+        column,
+        "kind",
+        "console_type",
+        "agent_id",
+        sqlite_where=text(f"{column} IS NOT NULL"),
+    )
+    return index.ddl_if(dialect="sqlite")  # PostgreSQL has percentile_cont
+
+
 class RequestFigures(Model):
     """A request's turnaround figures, one narrow row per request (PRODUCT §6).
 
@@ -407,8 +432,9 @@ class RequestFigures(Model):
             "customer_wait_seconds",
             "customer_wait_business_seconds",
         ),
-        Index("ix_request_figures_resolved", "resolved_at"),
+        Index("ix_request_figures_resolved", "resolved_at", "kind", "console_type", "agent_id"),
         Index("ix_request_figures_agent_created", "agent_id", "created_at"),
+        *(_duration_index(column) for column in MEASURE_COLUMNS),
     )
 
     request_id: Mapped[int] = mapped_column(

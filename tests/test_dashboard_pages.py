@@ -83,6 +83,7 @@ def store(app: Flask, *rows: Past) -> list[str]:
                 requester_id=user("pacct").id,
                 reason="history",
                 status=status,
+                open_key=None if status.is_terminal else f"history:{len(ids)}:{created}",
                 steps=["review"],
                 created_at=created,
                 updated_at=resolved or created,

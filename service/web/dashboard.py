@@ -176,15 +176,19 @@ class Board:
 
 
 def _board(selection: metrics.Selection, group_by: str, now: datetime) -> Board:
-    groups = metrics.figures(selection, group_by)
+    total, groups = metrics.figure_table(selection, group_by)
     return Board(
         selection=selection,
         group_by=group_by,
         now=now,
         tiles=metrics.tiles(selection, now),
-        total=metrics.figures(selection)[0],
+        total=total,
         groups=groups,
-        by_kind=groups if group_by == "kind" else metrics.figures(selection, "kind"),
+        by_kind=(
+            groups
+            if group_by == "kind"
+            else metrics.figure_table(selection, "kind", measures=["resolution"])[1]
+        ),
         daily=metrics.daily(selection),
         histogram=metrics.resolution_histogram(selection),
         backlog=metrics.backlog(selection, now),
