@@ -1,10 +1,12 @@
 """Turnaround figures for managers (PRODUCT §6), computed in the database.
 
-Every figure is one SQL statement over `request_figures` (one narrow row per request, kept by
-the projection) or, for what is open right now, over `requests` and `tasks`. Nothing loads
-rows into Python: counts and sums are aggregates, and percentiles are exact and interpolated
-like PostgreSQL's `percentile_cont` — that function itself on PostgreSQL, and on SQLite the
-same arithmetic over `row_number()` within each group.
+Every figure is SQL over `request_figures` (one narrow row per request, kept by the
+projection) or, for what is open right now, over `requests` and `tasks`. Nothing loads rows
+into Python: counts and sums are aggregates, and percentiles are exact and interpolated like
+PostgreSQL's `percentile_cont`. On PostgreSQL that function computes them. SQLite has none, and
+sorting a whole range is slow there at scale, so each duration is indexed by its bucket
+(`service.domain.DURATION_BUCKETS`): a statement counts the range's values per bucket from the
+index, and the rank wanted is then read from the one bucket that holds it.
 
 A date range selects the requests *filed* on its days (UTC, both ends included); their
 first response, resolution and customer waits are measured whenever they happened. "Created
