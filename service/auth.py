@@ -11,6 +11,7 @@ from flask import Flask, current_app, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -142,7 +143,10 @@ def _user_from_bearer() -> User | None:
     if scheme.lower() != "bearer":
         return None
     token = db.session.execute(
-        select(ApiToken).where(ApiToken.digest == _digest(secret.strip()))
+        # The user in the same query: every API request needs both.
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))
+        .where(ApiToken.digest == _digest(secret.strip()))
     ).scalar_one_or_none()
     now = utcnow()
     if token is None or not token.usable_at(now) or not token.user.active:

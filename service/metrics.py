@@ -15,14 +15,16 @@ vs resolved per day" counts filings by filing day and resolutions by resolution 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Integer,
     Select,
     and_,
     case,
@@ -30,9 +32,10 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    true,
     union_all,
 )
+from sqlalchemy import column as sql_column
+from sqlalchemy import values as sql_values
 
 from service.domain import (
     DURATION_BUCKETS,
@@ -187,19 +190,21 @@ TOTAL = ("total",)
 
 def percentiles(
     value: Any,
-    where: Sequence[ColumnElement[bool]],
+    selection: Selection,
     fractions: Sequence[float] = PERCENTILES,
     group_by: str | None = None,
     keys: Iterable[Any] = (),
+    extra: Sequence[ColumnElement[bool]] = (),
 ) -> dict[Any, tuple[float, ...]]:
-    """Continuous percentiles of a duration column, in SQL, over the rows with a value.
+    """Continuous percentiles of a duration column over the selection's rows with a value
+    (and the `extra` conditions), in SQL.
 
     Returns {key: (one value per fraction)} for each group that has values, and under `TOTAL`
     for all the rows together (with or without groups). Linear interpolation between the two
     nearest ranks, exactly as `percentile_cont`: rank (n - 1) * p counted from 0. `keys` names
     the groups (the keys a count over the same rows found); SQLite computes those only.
     """
-    conditions = [*where, value.is_not(None)]
+    conditions = [*selection.filed(), *extra, value.is_not(None)]
     if _dialect() == "postgresql":
         cont = [func.percentile_cont(p).within_group(value) for p in fractions]
         found = {}
@@ -211,7 +216,11 @@ def percentiles(
         if total[0] is not None:
             found[TOTAL] = tuple(total)
         return found
-    return _bucketed_percentiles(value, conditions, fractions, group_by, list(keys))
+    if group_by is not None and not keys:
+        return {}
+    groups = [(key, _group_conditions(selection, group_by, key)) for key in keys]
+    groups = [(key, [*where, *extra, value.is_not(None)]) for key, where in groups]
+    return _bucketed_percentiles(value, conditions, fractions, group_by, groups)
 
 
 def _bucketed_percentiles(
@@ -219,99 +228,134 @@ def _bucketed_percentiles(
     conditions: list[ColumnElement[bool]],
     fractions: Sequence[float],
     group_by: str | None,
-    keys: list[Any],
+    groups: list[tuple[Any, list[ColumnElement[bool]]]],
 ) -> dict[Any, tuple[float, ...]]:
     """SQLite: exact percentiles without sorting the whole range.
 
-    Every duration is indexed by its bucket (DURATION_BUCKETS) and filing time, so one
-    statement counts each group's values per bucket from the index alone; the bucket holding
-    a wanted rank is then the only one sorted, by a query that skips to the rank inside it.
-    The whole selection's counts are the groups' counts added up.
+    Every duration is indexed by its bucket (DURATION_BUCKETS) and filing time, so counting
+    each group's values per bucket reads the index alone; the bucket holding a wanted rank
+    is then the only one sorted, by a query that skips to the rank inside it. The whole
+    selection's counts are the groups' counts added up. `conditions` select all the rows;
+    each group comes with the conditions that select its own.
     """
     bucket: Any = literal_column(duration_bucket_sql(value.key))
-    inside: list[ColumnElement[bool]]
-    tallies: list[Any]
-    if group_by is None:
-        keys, inside, tallies = [], [], [func.count()]
+    numbers = range(len(DURATION_BUCKETS) + 2)
+    # The bucket numbers as a table, so each statement holds the (long) bucket expression once
+    # and counts bucket by bucket with an index seek.
+    listed = sql_values(sql_column("n", Integer), name="buckets").data([(n,) for n in numbers])
+    each = listed.cte("buckets")
+    histogram: dict[int, list[int]] = {number: [0] * max(1, len(groups)) for number in numbers}
+    if group_by in (None, "week"):
+        # One statement per span of filing time: a seek reads the span's values only.
+        for i, where in enumerate([where for _key, where in groups] or [conditions]):
+            count = select(func.count()).where(bucket == each.c.n, *where).scalar_subquery()
+            for number, tally in db.session.execute(select(each.c.n, count)):
+                histogram[number][i] = int(tally)
     else:
-        inside = [_group_condition(group_by, key) for key in keys]
-        tallies = [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in inside]
-        if not keys:
-            return {}
-    counts: Any = union_all(
-        *(
-            select(literal_column(str(number)), *tallies).where(bucket == number, *conditions)
-            for number in range(len(DURATION_BUCKETS) + 2)
-        )
-    )
-    histogram = [(row[0], [int(n) for n in row[1:]]) for row in db.session.execute(counts)]
-    wanted: list[tuple[Any, ColumnElement[bool], list[tuple[int, int]]]] = [
-        (TOTAL, true(), [(b, sum(tally)) for b, tally in histogram])
+        # Groups by a column the index holds: one pass, a sum per group, handed back
+        # together as a JSON array (a scalar subquery gives one value).
+        apart = [_group_conditions(None, group_by, key)[0] for key, _where in groups]
+        sums = func.json_array(*(func.sum(case((c, 1), else_=0)) for c in apart))
+        tallies = select(sums).where(bucket == each.c.n, *conditions).scalar_subquery()
+        for number, packed in db.session.execute(select(each.c.n, tallies)):
+            histogram[number] = [int(n or 0) for n in json.loads(packed)]
+    wanted: list[tuple[Any, list[ColumnElement[bool]], list[tuple[int, int]]]] = [
+        (TOTAL, conditions, [(b, sum(tally)) for b, tally in histogram.items()])
     ]
     wanted += [
-        (key, condition, [(b, tally[i]) for b, tally in histogram])
-        for i, (key, condition) in enumerate(zip(keys, inside, strict=True))
+        (key, where, [(b, tally[i]) for b, tally in histogram.items()])
+        for i, (key, where) in enumerate(groups)
     ]
-    found: dict[Any, tuple[float, ...]] = {}
-    for key, condition, runs in wanted:
+    # Where each wanted rank lies: (bucket, offset in it) per group, then every value that is
+    # not a zero is read by one statement, each rank from a sort of its own bucket only.
+    spots: list[tuple[int, list[tuple[float, int, int]]]] = []
+    lookups: dict[tuple[int, int, int], float | None] = {}
+    for index, (_key, _where, runs) in enumerate(wanted):
         total = sum(count for _bucket, count in runs)
         if not total:
             continue
-        rows = [*conditions, condition]
-        spots = []
+        ranks = []
         for p in fractions:
             position = (total - 1) * p
             below = int(position)
-            low, high = _values_at(value, bucket, rows, runs, below, total)
-            spots.append(low + (position - below) * (high - low))
-        found[key] = tuple(spots)
+            ranks.append((position - below, below, min(below + 1, total - 1)))
+        spots.append((index, ranks))
+        for _fraction, *pair in ranks:
+            for rank in pair:
+                number, offset = _locate(runs, rank)
+                lookups[(index, number, offset)] = 0.0 if number == 0 else None
+    reads = [(spot, wanted[spot[0]][1]) for spot, known in lookups.items() if known is None]
+    for start in range(0, len(reads), _MAX_TERMS):
+        lookups.update(_read_ranks(value, bucket, reads[start : start + _MAX_TERMS]))
+    found: dict[Any, tuple[float, ...]] = {}
+    for index, ranks in spots:
+        runs = wanted[index][2]
+        values = []
+        for fraction, below, above in ranks:
+            low = lookups[(index, *_locate(runs, below))]
+            high = lookups[(index, *_locate(runs, above))]
+            assert low is not None and high is not None
+            values.append(low + fraction * (high - low))
+        found[wanted[index][0]] = tuple(values)
     return found
 
 
-def _values_at(
-    value: Any,
-    bucket: Any,
-    rows: list[ColumnElement[bool]],
-    runs: list[tuple[int, int]],
-    rank: int,
-    total: int,
-) -> tuple[float, float]:
-    """The values at `rank` and the next rank (from 0; the same at the last), sorting only
-    the bucket(s) that hold them."""
+_MAX_TERMS = 400  # compound SELECT terms per statement (SQLite allows 500)
+
+
+def _locate(runs: list[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """The bucket holding a rank (from 0) of the counted values, and the rank's offset in it."""
     before = 0
-    for index, (number, count) in enumerate(runs):
-        if rank >= before + count:
-            before += count
-            continue
-        if number == 0:  # the bucket of exactly zero
-            values = [0.0] * min(2, count - (rank - before))
-        else:
-            values = list(
-                db.session.execute(
-                    select(value)
-                    .where(bucket == number, *rows)
-                    .order_by(value)
-                    .limit(2)
-                    .offset(rank - before)
-                ).scalars()
-            )
-        if len(values) == 1 and rank + 1 < total:  # the next rank opens a later bucket
-            following = [(n, c) for n, c in runs[index + 1 :] if c]
-            values += _values_at(value, bucket, rows, following, 0, 1)[:1]
-        low = float(values[0])
-        return low, float(values[1]) if len(values) > 1 else low
+    for number, count in runs:
+        if rank < before + count:
+            return number, rank - before
+        before += count
     raise AssertionError(f"rank {rank} is beyond the {before} values counted")
 
 
-def _group_condition(group_by: str | None, key: Any) -> ColumnElement[bool]:
-    """The condition selecting one group's rows, in terms the bucket indexes cover."""
-    if group_by is None:
-        return true()
+def _read_ranks(
+    value: Any, bucket: Any, reads: list[tuple[tuple[int, int, int], list[ColumnElement[bool]]]]
+) -> dict[tuple[int, int, int], float | None]:
+    """Read the values at (group, bucket, offset) spots, in one statement."""
+    parts = []
+    for tag, ((_index, number, offset), where) in enumerate(reads):
+        one = (
+            select(value.label("v"))
+            .where(bucket == number, *where)
+            .order_by(value)
+            .limit(1)
+            .offset(offset)
+            .subquery()
+        )
+        parts.append(select(literal_column(str(tag)), one.c.v))
+    statement: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+    values = dict(db.session.execute(statement).all())
+    return {spot: float(values[tag]) for tag, (spot, _where) in enumerate(reads)}
+
+
+def _group_conditions(
+    selection: Selection | None, group_by: str | None, key: Any
+) -> list[ColumnElement[bool]]:
+    """The conditions selecting one group's rows of the selection (or, without a selection,
+    the one condition telling the group apart), in terms the bucket indexes cover.
+
+    A week's rows are the selection narrowed to that week, so an index seek reads the week's
+    span of filing time only.
+    """
     if group_by == "week":  # the key is the Monday starting the week
-        monday = datetime.combine(date.fromisoformat(str(key)), time(0), UTC)
-        return and_(Figures.created_at >= monday, Figures.created_at < monday + timedelta(7))
+        monday = date.fromisoformat(str(key))
+        if selection is None:
+            since = datetime.combine(monday, time(0), UTC)
+            return [and_(Figures.created_at >= since, Figures.created_at < since + timedelta(7))]
+        week = replace(
+            selection,
+            start=max(selection.start, monday),
+            end=min(selection.end, monday + timedelta(6)),
+        )
+        return week.filed()
     column: Any = _group_column(group_by)
-    return column.is_(None) if key is None else column == key
+    condition = column.is_(None) if key is None else column == key
+    return [condition] if selection is None else [*selection.filed(), condition]
 
 
 # Figures -----------------------------------------------------------------------------------
@@ -432,7 +476,7 @@ def figure_table(
     for name in measures:
         calendar, business = MEASURES[name]
         for clock, column in (("calendar", calendar), ("business", business)):
-            found = percentiles(column, where, group_by=group_by, keys=keys)
+            found = percentiles(column, selection, group_by=group_by, keys=keys)
             for g, (p50, p90) in found.items():
                 if g in rows:
                     setattr(getattr(rows[g], name), clock, Spread(p50, p90))
@@ -562,11 +606,6 @@ class Backlog:
 def backlog(selection: Selection, now: datetime) -> Backlog:
     """What is open now, with the selection's kind, console type and agent filters."""
     base = _open_requests(selection)
-    by_status: dict[Any, int] = dict(
-        db.session.execute(
-            base.add_columns(Request.status, func.count()).group_by(Request.status)
-        ).all()
-    )
     ages = [
         (label, low, high, now - timedelta(seconds=low), high and now - timedelta(seconds=high))
         for label, low, high in AGE_BUCKETS
@@ -583,13 +622,19 @@ def backlog(selection: Selection, now: datetime) -> Backlog:
         func.coalesce(func.sum(case((Request.sla_state == state, 1), else_=0)), 0)
         for state in ("at_risk", "breached")
     ]
-    row = db.session.execute(base.add_columns(func.count(), *sla, *sums)).one()
-    total, at_risk, breached, *age_counts = (int(n) for n in row)
+    # Conditional sums, not GROUP BY: one pass over the open requests' own index.
+    statuses = [
+        func.coalesce(func.sum(case((Request.status == status, 1), else_=0)), 0)
+        for status in OPEN_STATUSES
+    ]
+    row = db.session.execute(base.add_columns(func.count(), *sla, *statuses, *sums)).one()
+    total, at_risk, breached, *counts = (int(n) for n in row)
+    by_status, age_counts = counts[: len(OPEN_STATUSES)], counts[len(OPEN_STATUSES) :]
     return Backlog(
         total=total,
         at_risk=at_risk,
         breached=breached,
-        by_status=[(s, int(by_status[s])) for s in OPEN_STATUSES if by_status.get(s)],
+        by_status=[(s, n) for s, n in zip(OPEN_STATUSES, by_status, strict=True) if n],
         by_age=[
             Bucket(label, low, high, n)
             for (label, low, high, _n, _o), n in zip(ages, age_counts, strict=True)
@@ -634,7 +679,7 @@ def agents(selection: Selection) -> list[AgentLoad]:
         ).all()
     )
     calendar, business = (
-        percentiles(column, where, (0.5,), group_by="agent", keys=ids)
+        percentiles(column, selection, (0.5,), "agent", ids, [Figures.agent_id.in_(ids)])
         for column in (Figures.first_response_seconds, Figures.first_response_business_seconds)
     )
     return [
@@ -667,7 +712,7 @@ def tiles(selection: Selection, now: datetime) -> Tiles:
     open_now = backlog(selection, now)
     medians = []
     for period in (selection, selection.previous()):
-        found = percentiles(Figures.resolution_seconds, period.filed(), (0.5,))
+        found = percentiles(Figures.resolution_seconds, period, (0.5,))
         medians.append(found[TOTAL][0] if TOTAL in found else None)
     return Tiles(open_now.total, open_now.at_risk, open_now.breached, *medians)
 

@@ -263,14 +263,6 @@ class Request(Model):
         Index("ix_requests_instance_status", "instance_id", "status"),
         Index("ix_requests_status_created", "status", "created_at"),
         Index("ix_requests_created_at", "created_at"),
-        # Open requests only: the backlog stays a small index however long the history.
-        Index(
-            "ix_requests_open",
-            "status",
-            "created_at",
-            sqlite_where=text("open_key IS NOT NULL"),
-            postgresql_where=text("open_key IS NOT NULL"),
-        ),
         {"sqlite_autoincrement": True},  # an ID is never reused, so neither is a workflow ID
     )
 
@@ -425,12 +417,7 @@ class RequestFigures(Model):
             "agent_id",
             "resolved_at",
             "sla_met",
-            "first_response_seconds",
-            "first_response_business_seconds",
-            "resolution_seconds",
-            "resolution_business_seconds",
-            "customer_wait_seconds",
-            "customer_wait_business_seconds",
+            *MEASURE_COLUMNS,
         ),
         Index("ix_request_figures_resolved", "resolved_at", "kind", "console_type", "agent_id"),
         Index("ix_request_figures_agent_created", "agent_id", "created_at"),

@@ -11,7 +11,6 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from html.parser import HTMLParser
@@ -25,108 +24,18 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from service import metrics
-from service.domain import RequestKind, RequestStatus, TaskState, TaskType
+from service.domain import RequestKind, RequestStatus
 from service.extensions import db
-from service.models import Console, Instance, Request, RequestFigures, Task, User
+from service.models import User
 from service.requests import REQUEST_CSV_COLUMNS
 from service.web import charts
 from service.web.dashboard import business_duration, duration, percent
 from tests import test_browser as browser_setup
 from tests.conftest import PASSWORD, Factory, sign_in
+from tests.history import HOUR, MARCH, Past, store
 from tests.test_browser import PHONE, Shoot
 
-MARCH = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 MARCH_RANGE = {"from": "2026-03-01", "to": "2026-03-31"}
-HOUR = 3600.0
-
-
-@dataclass
-class Past:
-    """One stored request: durations in hours from its filing; `ago` files it before now."""
-
-    kind: RequestKind = RequestKind.ENABLE_ACCESS
-    console: str = "ACCT-01"
-    created: datetime = MARCH
-    ago: timedelta | None = None
-    agent: str | None = "agent"
-    first_response: float | None = None
-    resolution: float | None = None
-    status: RequestStatus | None = None
-    sla_state: str = "ok"
-    sla_met: bool | None = None
-    claimed_by: str | None = None
-    business: float | None = None
-    wait: float | None = None
-
-
-def store(app: Flask, *rows: Past) -> list[str]:
-    """Write requests and their figures as the projection would; returns their public IDs."""
-    now = datetime.now(UTC)
-    with app.app_context():
-
-        def user(name: str) -> User:
-            return db.session.execute(select(User).filter_by(username=name)).scalar_one()
-
-        ids = []
-        for row in rows:
-            console = db.session.execute(select(Console).filter_by(code=row.console)).scalar_one()
-            instance = db.session.execute(select(Instance).filter_by(code="GAMMA")).scalar_one()
-            created = now - row.ago if row.ago is not None else row.created
-            resolved = created + timedelta(hours=row.resolution) if row.resolution else None
-            status = row.status or (
-                RequestStatus.COMPLETED if resolved else RequestStatus.IN_REVIEW
-            )
-            request = Request(
-                kind=row.kind,
-                console_id=console.id,
-                instance_id=instance.id,
-                requester_id=user("pacct").id,
-                reason="history",
-                status=status,
-                open_key=None if status.is_terminal else f"history:{len(ids)}:{created}",
-                steps=["review"],
-                created_at=created,
-                updated_at=resolved or created,
-                resolved_at=resolved,
-                sla_state=row.sla_state,
-            )
-            db.session.add(request)
-            db.session.flush()
-            db.session.add(
-                RequestFigures(
-                    request_id=request.id,
-                    created_at=created,
-                    resolved_at=resolved,
-                    kind=row.kind,
-                    console_type=console.type,
-                    outcome=status if status.is_terminal else None,
-                    agent_id=user(row.agent).id if row.agent else None,
-                    first_response_seconds=_seconds(row.first_response),
-                    first_response_business_seconds=_seconds(row.first_response),
-                    resolution_seconds=_seconds(row.resolution),
-                    resolution_business_seconds=_seconds(row.business),
-                    customer_wait_seconds=_seconds(row.wait),
-                    sla_met=row.sla_met,
-                )
-            )
-            if row.claimed_by:
-                db.session.add(
-                    Task(
-                        request_id=request.id,
-                        key=1,
-                        type=TaskType.REVIEW,
-                        state=TaskState.CLAIMED,
-                        assignee_id=user(row.claimed_by).id,
-                        created_at=created,
-                    )
-                )
-            ids.append(request.public_id)
-        db.session.commit()
-        return ids
-
-
-def _seconds(hours: float | None) -> float | None:
-    return None if hours is None else hours * HOUR
 
 
 @pytest.fixture

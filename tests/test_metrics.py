@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,92 +19,10 @@ from service import metrics
 from service.domain import ConsoleType, RequestKind, RequestStatus, TaskState, TaskType
 from service.errors import Invalid
 from service.extensions import db
-from service.models import Console, Instance, Request, RequestFigures, Task, User
+from service.models import Request, Task, User
 from tests.conftest import Factory
+from tests.history import HOUR, MARCH, Past, store
 from workflows.calendar import BusinessCalendar, Pause, business_figures
-
-MARCH = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
-HOUR = 3600.0
-
-
-@dataclass
-class Row:
-    """One historical request: offsets in hours from its filing."""
-
-    created: datetime = MARCH
-    kind: RequestKind = RequestKind.ENABLE_ACCESS
-    console: str = "ACCT-01"
-    agent: str | None = "agent"
-    first_response: float | None = None
-    resolution: float | None = None
-    business: float | None = None  # resolution on the SLA clock
-    wait: float | None = None
-    status: RequestStatus | None = None
-    sla_met: bool | None = None
-    sla_state: str = "ok"
-
-
-def add(app: Flask, *rows: Row) -> list[int]:
-    """Store requests and their figures as the projection would have written them."""
-    with app.app_context():
-        ids = []
-        for row in rows:
-            console = db.session.execute(select(Console).filter_by(code=row.console)).scalar_one()
-            instance = db.session.execute(select(Instance).filter_by(code="GAMMA")).scalar_one()
-            requester = db.session.execute(select(User).filter_by(username="pacct")).scalar_one()
-            agent = (
-                db.session.execute(select(User).filter_by(username=row.agent)).scalar_one()
-                if row.agent
-                else None
-            )
-            resolved = (
-                row.created + timedelta(hours=row.resolution)
-                if row.resolution is not None
-                else None
-            )
-            status = row.status or (
-                RequestStatus.COMPLETED if resolved else RequestStatus.IN_REVIEW
-            )
-            request = Request(
-                kind=row.kind,
-                console_id=console.id,
-                instance_id=instance.id,
-                requester_id=requester.id,
-                reason="history",
-                status=status,
-                # Open requests hold their duplicate guard; here made unique per row.
-                open_key=None if status.is_terminal else f"history:{len(ids)}:{row.created}",
-                steps=["review"],
-                created_at=row.created,
-                updated_at=resolved or row.created,
-                resolved_at=resolved,
-                sla_state=row.sla_state,
-            )
-            db.session.add(request)
-            db.session.flush()
-            db.session.add(
-                RequestFigures(
-                    request_id=request.id,
-                    created_at=row.created,
-                    resolved_at=resolved,
-                    kind=row.kind,
-                    console_type=console.type,
-                    outcome=status if status.is_terminal else None,
-                    agent_id=agent.id if agent else None,
-                    first_response_seconds=_seconds(row.first_response),
-                    resolution_seconds=_seconds(row.resolution),
-                    resolution_business_seconds=_seconds(row.business),
-                    customer_wait_seconds=_seconds(row.wait),
-                    sla_met=row.sla_met,
-                )
-            )
-            ids.append(request.id)
-        db.session.commit()
-        return ids
-
-
-def _seconds(hours: float | None) -> float | None:
-    return None if hours is None else hours * HOUR
 
 
 def march(**filters: Any) -> metrics.Selection:
@@ -120,14 +37,14 @@ def test_medians_and_p90_interpolate_like_percentile_cont(
     app: Flask, demo_directory: Factory
 ) -> None:
     # Odd count: 1, 2, 3, 4, 10 h -> median 3; p90 at rank 3.6 -> 4 + 0.6 * 6 = 7.6
-    add(app, *(Row(resolution=h) for h in (4, 1, 10, 3, 2)))
+    store(app, *(Past(resolution=h) for h in (4, 1, 10, 3, 2)))
     with app.app_context():
         [total] = metrics.figures(march())
         assert (total.count, total.resolved) == (5, 5)
         assert hours(total.resolution.calendar.p50) == 3
         assert hours(total.resolution.calendar.p90) == 7.6
     # Even count: add 5 h -> 1, 2, 3, 4, 5, 10: median 3.5; p90 at rank 4.5 -> 7.5
-    add(app, Row(resolution=5))
+    store(app, Past(resolution=5))
     with app.app_context():
         [total] = metrics.figures(march())
         assert hours(total.resolution.calendar.p50) == 3.5
@@ -135,7 +52,7 @@ def test_medians_and_p90_interpolate_like_percentile_cont(
 
 
 def test_one_value_and_open_requests(app: Flask, demo_directory: Factory) -> None:
-    add(app, Row(resolution=2, first_response=0.5), Row(first_response=1.5), Row())
+    store(app, Past(resolution=2, first_response=0.5), Past(first_response=1.5), Past())
     with app.app_context():
         [total] = metrics.figures(march())
         assert (total.count, total.resolved) == (3, 1)
@@ -147,12 +64,12 @@ def test_one_value_and_open_requests(app: Flask, demo_directory: Factory) -> Non
 
 def test_groups_by_kind_console_type_agent_and_week(app: Flask, demo_directory: Factory) -> None:
     demo_directory.user("agent2", "agent")
-    add(
+    store(
         app,
-        Row(kind=RequestKind.ENABLE_ACCESS, resolution=1, agent="agent"),
-        Row(kind=RequestKind.ENABLE_ACCESS, resolution=3, agent="agent"),
-        Row(kind=RequestKind.DISSOCIATE_LINK, resolution=8, console="MGMT-01", agent="agent2"),
-        Row(created=MARCH + timedelta(days=7), resolution=6, agent=None),
+        Past(kind=RequestKind.ENABLE_ACCESS, resolution=1, agent="agent"),
+        Past(kind=RequestKind.ENABLE_ACCESS, resolution=3, agent="agent"),
+        Past(kind=RequestKind.DISSOCIATE_LINK, resolution=8, console="MGMT-01", agent="agent2"),
+        Past(created=MARCH + timedelta(days=7), resolution=6, agent=None),
     )
     with app.app_context():
         by_kind = {g.key: g for g in metrics.figures(march(), "kind")}
@@ -178,10 +95,10 @@ def test_groups_by_kind_console_type_agent_and_week(app: Flask, demo_directory: 
 
 
 def test_filters_narrow_every_figure(app: Flask, demo_directory: Factory) -> None:
-    add(
+    store(
         app,
-        Row(kind=RequestKind.ENABLE_ACCESS, resolution=1),
-        Row(kind=RequestKind.ESTABLISH_LINK, resolution=5, console="MGMT-01"),
+        Past(kind=RequestKind.ENABLE_ACCESS, resolution=1),
+        Past(kind=RequestKind.ESTABLISH_LINK, resolution=5, console="MGMT-01"),
     )
     with app.app_context():
         agent = db.session.execute(select(User).filter_by(username="agent")).scalar_one()
@@ -196,14 +113,14 @@ def test_filters_narrow_every_figure(app: Flask, demo_directory: Factory) -> Non
 def test_sla_attainment_counts_what_customer_service_resolved(
     app: Flask, demo_directory: Factory
 ) -> None:
-    add(
+    store(
         app,
-        Row(resolution=1, sla_met=True),
-        Row(resolution=2, sla_met=True),
-        Row(resolution=90, sla_met=False, status=RequestStatus.REJECTED),
-        Row(resolution=200, status=RequestStatus.EXPIRED),  # the customer let it lapse
-        Row(resolution=0.1, status=RequestStatus.CANCELLED),
-        Row(),  # open
+        Past(resolution=1, sla_met=True),
+        Past(resolution=2, sla_met=True),
+        Past(resolution=90, sla_met=False, status=RequestStatus.REJECTED),
+        Past(resolution=200, status=RequestStatus.EXPIRED),  # the customer let it lapse
+        Past(resolution=0.1, status=RequestStatus.CANCELLED),
+        Past(),  # open
     )
     with app.app_context():
         [total] = metrics.figures(march())
@@ -234,7 +151,7 @@ def test_customer_waits_stay_out_of_the_sla_clock_and_weekends_do_not_count() ->
 def test_business_figures_are_aggregated_apart_from_calendar_ones(
     app: Flask, demo_directory: Factory
 ) -> None:
-    add(app, Row(resolution=72, business=5, wait=60), Row(resolution=4, business=3, wait=0))
+    store(app, Past(resolution=72, business=5, wait=60), Past(resolution=4, business=3, wait=0))
     with app.app_context():
         [total] = metrics.figures(march())
         assert hours(total.resolution.calendar.p50) == 38
@@ -245,7 +162,7 @@ def test_business_figures_are_aggregated_apart_from_calendar_ones(
 def test_an_empty_range_has_counts_of_zero_and_no_percentiles(
     app: Flask, demo_directory: Factory
 ) -> None:
-    add(app, Row(resolution=1))
+    store(app, Past(resolution=1))
     with app.app_context():
         selection = metrics.Selection(date(2025, 1, 1), date(2025, 1, 7))
         [total] = metrics.figures(selection)
@@ -257,12 +174,12 @@ def test_an_empty_range_has_counts_of_zero_and_no_percentiles(
 
 
 def test_created_and_resolved_per_day(app: Flask, demo_directory: Factory) -> None:
-    add(
+    store(
         app,
-        Row(created=MARCH, resolution=30),  # resolved on the 3rd
-        Row(created=MARCH, resolution=1),
-        Row(created=MARCH + timedelta(days=1)),
-        Row(created=datetime(2026, 2, 28, 23, 0, tzinfo=UTC), resolution=2),  # filed before
+        Past(created=MARCH, resolution=30),  # resolved on the 3rd
+        Past(created=MARCH, resolution=1),
+        Past(created=MARCH + timedelta(days=1)),
+        Past(created=datetime(2026, 2, 28, 23, 0, tzinfo=UTC), resolution=2),  # filed before
     )
     with app.app_context():
         days = {d.day: (d.created, d.resolved) for d in metrics.daily(march())}
@@ -274,14 +191,14 @@ def test_created_and_resolved_per_day(app: Flask, demo_directory: Factory) -> No
 
 def test_histogram_backlog_and_agents(app: Flask, demo_directory: Factory) -> None:
     now = datetime.now(UTC)
-    add(
+    store(
         app,
-        Row(resolution=0.5),
-        Row(resolution=30),
-        Row(resolution=200),
-        Row(created=now - timedelta(hours=2), sla_state="at_risk"),
-        Row(created=now - timedelta(days=2), sla_state="breached"),
-        Row(created=now - timedelta(days=10), sla_state="breached", agent=None),
+        Past(resolution=0.5),
+        Past(resolution=30),
+        Past(resolution=200),
+        Past(created=now - timedelta(hours=2), sla_state="at_risk"),
+        Past(created=now - timedelta(days=2), sla_state="breached"),
+        Past(created=now - timedelta(days=10), sla_state="breached", agent=None),
     )
     with app.app_context():
         histogram = {b.label: b.count for b in metrics.resolution_histogram(march())}
@@ -324,11 +241,11 @@ def test_histogram_backlog_and_agents(app: Flask, demo_directory: Factory) -> No
 
 
 def test_tiles_compare_with_the_previous_period(app: Flask, demo_directory: Factory) -> None:
-    add(
+    store(
         app,
-        Row(resolution=2),
-        Row(resolution=4),
-        Row(created=MARCH - timedelta(days=31), resolution=10),
+        Past(resolution=2),
+        Past(resolution=4),
+        Past(created=MARCH - timedelta(days=31), resolution=10),
     )
     with app.app_context():
         tiles = metrics.tiles(march(), datetime.now(UTC))
@@ -350,7 +267,7 @@ URL = "/api/v1/metrics/turnaround"
 def test_api_answers_managers_with_every_figure(
     app: Flask, demo_directory: Factory, api_as: Any
 ) -> None:
-    add(app, Row(resolution=1, sla_met=True), Row(resolution=3, sla_met=False))
+    store(app, Past(resolution=1, sla_met=True), Past(resolution=3, sla_met=False))
     body = api_as("boss").get(f"{URL}?from=2026-03-01&to=2026-03-31&group_by=kind").json
     assert (body["from"], body["to"], body["group_by"]) == ("2026-03-01", "2026-03-31", "kind")
     assert body["totals"]["count"] == 2
@@ -363,7 +280,7 @@ def test_api_answers_managers_with_every_figure(
 
 
 def test_api_gives_csv_when_asked(app: Flask, demo_directory: Factory, api_as: Any) -> None:
-    add(app, Row(resolution=1), Row(kind=RequestKind.ESTABLISH_LINK, resolution=3))
+    store(app, Past(resolution=1), Past(kind=RequestKind.ESTABLISH_LINK, resolution=3))
     api = api_as("boss")
     response = api.client.get(
         f"{URL}?from=2026-03-01&to=2026-03-31&group_by=kind",
@@ -439,14 +356,14 @@ def test_percentiles_match_the_reference_across_buckets_ties_and_groups(
         spread = draw.choice([0.0, 0.0, 1 / 3600, 0.5, 3, 30, 400])  # hours; zeros and ties
         resolution = round(draw.uniform(0, spread) * 4) / 4 if spread else 0.0
         rows.append(
-            Row(
+            Past(
                 created=MARCH + timedelta(hours=i),
                 kind=kinds[i % 3],
                 resolution=resolution,
                 wait=draw.choice([0.0, 0.0, 0.0, 2.5, draw.uniform(0, 100)]),
             )
         )
-    add(app, *rows)
+    store(app, *rows)
     with app.app_context():
         total, groups = metrics.figure_table(march(), "kind")
     for figures, members in [(total, rows)] + [

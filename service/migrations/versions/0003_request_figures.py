@@ -50,8 +50,6 @@ def upgrade():
         batch_op.create_index('ix_request_figures_resolved', ['resolved_at', 'kind', 'console_type', 'agent_id'], unique=False)
 
     # ### end Alembic commands ###
-    with op.batch_alter_table('requests', schema=None) as batch_op:
-        batch_op.create_index('ix_requests_open', ['status', 'created_at'], unique=False, sqlite_where=sa.text('open_key IS NOT NULL'), postgresql_where=sa.text('open_key IS NOT NULL'))
     if op.get_bind().dialect.name == "sqlite":
         for column in MEASURE_COLUMNS:
             op.create_index(
@@ -108,8 +106,6 @@ def _instant(value):
 
 
 def downgrade():
-    with op.batch_alter_table('requests', schema=None) as batch_op:
-        batch_op.drop_index('ix_requests_open')
     if op.get_bind().dialect.name == "sqlite":
         for column in MEASURE_COLUMNS:
             op.drop_index(f"ix_request_figures_{column.removesuffix('_seconds')}_bucket", "request_figures")
