@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 
 from flask import Flask, current_app, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
-from service.extensions import SAFE_METHODS, csrf, db, login_manager
+from service.extensions import SAFE_METHODS, csrf, db, login_manager, reading_only
 from service.models import ApiToken, LoginAttempt, User, utcnow
 
 TOKEN_PREFIX = "ldk_"
@@ -142,23 +142,36 @@ def _user_from_bearer() -> User | None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
-    token = db.session.execute(
-        # The user in the same query: every API request needs both.
-        select(ApiToken)
-        .options(joinedload(ApiToken.user))
-        .where(ApiToken.digest == _digest(secret.strip()))
-    ).scalar_one_or_none()
     now = utcnow()
-    if token is None or not token.usable_at(now) or not token.user.active:
-        raise Unauthorized("The API token is not valid, has expired or was revoked.")
-    # Record use at most once a minute, to keep reads from turning into writes.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
-        try:
-            db.session.commit()
-        except OperationalError:  # a read-only request lost the write lock: record it later
+    with reading_only():
+        token = db.session.execute(
+            # The user in the same query: every API request needs both.
+            select(ApiToken)
+            .options(joinedload(ApiToken.user))
+            .where(ApiToken.digest == _digest(secret.strip()))
+        ).scalar_one_or_none()
+        if token is None or not token.usable_at(now) or not token.user.active:
             db.session.rollback()
-    return token.user
+            raise Unauthorized("The API token is not valid, has expired or was revoked.")
+        user, token_id, last_used = token.user, token.id, token.last_used_at
+        _end_read()
+    # Record use at most once a minute, to keep reads from turning into writes.
+    if last_used is None or now - last_used > timedelta(minutes=1):
+        try:
+            db.session.execute(
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+            )
+            db.session.commit()
+        except OperationalError:  # the write lock stayed taken: record the use next time
+            db.session.rollback()
+    return user
+
+
+def _end_read() -> None:
+    """End the transaction that identified the caller, so the request's own work begins its
+    own: for an unsafe method, a write transaction, which on SQLite takes the write lock
+    up front (see `service.SqliteWriters`) and is best held as briefly as its writes."""
+    db.session.commit()
 
 
 def _protect_from_csrf() -> None:
@@ -185,8 +198,11 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        with reading_only():
+            user = db.session.get(User, int(user_id))
+            active = user is not None and user.active
+            _end_read()
+        return user if active else None
 
     @login_manager.request_loader
     def _load_from_request(_request: object) -> User | None:

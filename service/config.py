@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "TEMPORAL_API_KEY": None,
     "TEMPORAL_UI_URL": "http://127.0.0.1:8233",
     "TEMPORAL_RPC_TIMEOUT": 5.0,
+    # Seconds a SQLite writer waits for the write lock before the request answers 503.
+    "SQLITE_BUSY_TIMEOUT": 10.0,
     "SMTP_HOST": None,
     "SMTP_PORT": 25,
     "SMTP_USERNAME": None,

@@ -7,14 +7,18 @@ HTML page elsewhere, so a view never builds an error response itself.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 FieldErrors = Mapping[str, list[str]]
+SQLITE_LOCKED = "database is locked"  # SQLite's error once a writer's wait for the lock ran out
+BUSY_RETRY_AFTER = 2  # seconds
 
 
 class ServiceError(Exception):
@@ -158,6 +162,23 @@ def handle_http_exception(error: HTTPException) -> Response:
     return render_error(status, _HTTP_CODES.get(status, "error"), message, fields)
 
 
+def handle_database_error(error: OperationalError) -> Response:
+    """A SQLite writer that waited its whole busy timeout for the write lock gets 503 (the
+    transaction was rolled back, so nothing it meant to write was written); any other
+    database failure is a 500."""
+    if SQLITE_LOCKED in str(error.orig):
+        current_app.logger.warning("%s %s: %s", request.method, request.path, error.orig)
+        return render_error(
+            503,
+            "unavailable",
+            "LinkDesk is too busy to take this right now: nothing was saved. "
+            f"Try again in {BUSY_RETRY_AFTER} seconds.",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    current_app.log_exception(sys.exc_info())
+    return render_error(500, "internal_error", "Something went wrong on our side.")
+
+
 def register(app: Flask) -> None:
     """Install the error handlers on the app."""
 
@@ -166,3 +187,4 @@ def register(app: Flask) -> None:
         return render_error(error.status, error.code, error.message, error.fields, error.headers)
 
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_error)
