@@ -34,7 +34,9 @@ from workflows.request import RequestWorkflow
 from workflows.shared import RequestInput
 
 log = logging.getLogger("linkdesk.worker")
-ACTIVITY_THREADS = 16
+# Activities and local activities run at a time, of each kind. The executor has a thread for
+# each, so an activity never waits for a thread with its start-to-close timeout running.
+ACTIVITY_SLOTS = 8
 # Requests kept in memory between their steps (~0.2 MB each, a sandboxed instance); one that
 # was evicted is replayed from its history at its next step. Bounds the worker's memory however
 # many requests wait on people.
@@ -86,7 +88,9 @@ def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
             projection.check_effect_needed,
             notifications.notify,
         ],
-        activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        activity_executor=ThreadPoolExecutor(2 * ACTIVITY_SLOTS),
+        max_concurrent_activities=ACTIVITY_SLOTS,
+        max_concurrent_local_activities=ACTIVITY_SLOTS,
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         # On SIGTERM, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=20),
