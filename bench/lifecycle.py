@@ -417,6 +417,7 @@ class Bench:
             file_one(self.partner, code)
         self.open_requests += WARMUP
         self.wait_parked(timeout=300)
+        self.wait_idle()
         paced = Series(f"1. filing, one every {self.args.pace * 1000:.0f} ms")
         ids = []
         for code in self.companies.take(self.args.filings):
@@ -427,6 +428,7 @@ class Bench:
             time.sleep(max(0.0, self.args.pace - (time.perf_counter() - started)))
         self.open_requests += self.args.filings
         self.wait_parked(timeout=300)
+        self.wait_idle()
         back_to_back = Series("1. filing, back to back")
         for code in self.companies.take(self.args.filings):
             elapsed, answer = timed(file_one, self.partner, code)
@@ -565,6 +567,7 @@ class Bench:
         codes = self.companies.take(n)
         # Stored before the clock starts: the HTTP side's filings store theirs within it.
         stored = stored_requests(self.stack.var_dir, codes) if side == "bare" else None
+        self.wait_idle()  # nothing left over from the other side
         with CpuMeter(self.stack) as cpu:
             if stored is not None:
                 calls_s, failed = bare_start_workflow(
@@ -593,6 +596,18 @@ class Bench:
     def queue_total(self) -> int:
         return int(self.agent.call("GET", "/api/v1/tasks?per_page=1")["total"])
 
+    def wait_idle(self, timeout: float = 1800) -> float:
+        """Wait until the worker has done all it had to (notifications too): under 5 % of a CPU
+        for two seconds. The seconds waited."""
+        worker = self.stack.processes()["worker"]
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            before = sum(cpu_seconds(pid) for pid in worker)
+            time.sleep(2)
+            if sum(cpu_seconds(pid) for pid in worker) - before < 0.1:
+                return time.perf_counter() - started
+        raise RuntimeError(f"the worker was still busy after {timeout}s")
+
     def wait_parked(self, timeout: float, poll: float = 0.5) -> float:
         """Wait until every open request has its review task in the queue; the seconds taken."""
         started = time.perf_counter()
@@ -618,7 +633,8 @@ class Bench:
                 f"({(n - failed) / filing_s:.1f}/s, {failed} failures)"
             )
             settle_s = self.wait_parked(timeout=1800)
-            time.sleep(5)  # notifications and projections of the last ones
+            # Parked means at rest: measured once the last notifications are out too.
+            idle_s = self.wait_idle()
         after = rss_mb(worker)
         parked = self.queue_total()
         cold = Series("5. claim on a long-parked request")
@@ -639,6 +655,7 @@ class Bench:
             "filed": n - failed,
             "filing_seconds": round(filing_s, 1),
             "all_parked_after_filing_seconds": round(settle_s, 1),
+            "worker_idle_after_parked_seconds": round(idle_s, 1),
             "open_tasks_in_queue": parked,
             "worker_rss_mb_before": round(before, 1),
             "worker_rss_mb_peak": round(sampler.peak, 1),
@@ -649,7 +666,8 @@ class Bench:
             "cpu_seconds_filing_until_parked": cpu.used,
         }
         self.report(
-            f"5. {parked} requests parked on review tasks; worker RSS {before:.0f} MB before, "
+            f"5. {parked} requests parked on review tasks {settle_s:.0f}s after the last filing, "
+            f"worker idle {idle_s:.0f}s later; worker RSS {before:.0f} MB before, "
             f"peak {sampler.peak:.0f} MB, {after:.0f} MB parked"
         )
         self.report(
@@ -703,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         ids = bench.filing()
         bench.wait_parked(timeout=300)
+        bench.wait_idle()
         bench.actions(ids)
         bench.throughput()
         bench.parked()
