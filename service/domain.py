@@ -7,6 +7,7 @@ import the same names.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from enum import StrEnum
 
 
@@ -213,15 +214,30 @@ def _bucket_bounds(ratio: float = 1.2, limit: float = 90 * 86400) -> tuple[int, 
 DURATION_BUCKETS = _bucket_bounds()
 
 
-def duration_bucket_sql(column: str) -> str:
-    """The SQL expression numbering the duration bucket of a column's value.
+def duration_bucket(seconds: float | None) -> int | None:
+    """The number of a duration's bucket (None for no duration).
 
     Bucket 0 holds exactly zero (no wait at all, the common case), bucket i the values below
-    DURATION_BUCKETS[i - 1] not in an earlier one, and the last bucket the rest. SQLite
-    indexes each duration by this expression (with the filing time), so a percentile over a
-    date range counts per bucket from the index and sorts one bucket's values only
-    (service.metrics). The text must stay exactly the same for the index to be used.
+    DURATION_BUCKETS[i - 1] not in an earlier one, and the last bucket the rest. Each duration
+    of `request_figures` is stored with its bucket (`bucket_column`), indexed with the filing
+    time, so on SQLite a percentile over a date range counts per bucket from the index and
+    sorts one bucket's values only (service.metrics).
     """
+    if seconds is None:
+        return None
+    if seconds <= 0:
+        return 0
+    return bisect_right(DURATION_BUCKETS, seconds) + 1
+
+
+def bucket_column(measure_column: str) -> str:
+    """The column holding the bucket of a duration column: `resolution_seconds` ->
+    `resolution_bucket`."""
+    return measure_column.removesuffix("_seconds") + "_bucket"
+
+
+def duration_bucket_sql(column: str) -> str:
+    """`duration_bucket` as an SQL expression over a column (migrations fill stored rows)."""
     cases = " ".join(
         f"WHEN {column} < {bound} THEN {i}" for i, bound in enumerate(DURATION_BUCKETS, start=1)
     )

@@ -4,9 +4,9 @@ Every figure is SQL over `request_figures` (one narrow row per request, kept by 
 projection) or, for what is open right now, over `requests` and `tasks`. Nothing loads rows
 into Python: counts and sums are aggregates, and percentiles are exact and interpolated like
 PostgreSQL's `percentile_cont`. On PostgreSQL that function computes them. SQLite has none, and
-sorting a whole range is slow there at scale, so each duration is indexed by its bucket
-(`service.domain.DURATION_BUCKETS`): a statement counts the range's values per bucket from the
-index, and the rank wanted is then read from the one bucket that holds it.
+sorting a whole range is slow there at scale, so each duration is stored and indexed with its
+bucket (`service.domain.DURATION_BUCKETS`): a statement counts the range's values per bucket
+from the index, and the rank wanted is then read from the one bucket that holds it.
 
 A date range selects the requests *filed* on its days (UTC, both ends included); their
 first response, resolution and customer waits are measured whenever they happened. "Created
@@ -24,18 +24,23 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Float,
     Integer,
     Select,
     and_,
     case,
     cast,
     func,
+    literal,
     literal_column,
     select,
+    text,
+    tuple_,
     union_all,
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import values as sql_values
+from sqlalchemy.dialects import postgresql
 
 from service.domain import (
     DURATION_BUCKETS,
@@ -44,7 +49,7 @@ from service.domain import (
     RequestStatus,
     Role,
     TaskState,
-    duration_bucket_sql,
+    bucket_column,
 )
 from service.errors import Invalid, NotFound
 from service.extensions import db
@@ -196,31 +201,78 @@ def percentiles(
     keys: Iterable[Any] = (),
     extra: Sequence[ColumnElement[bool]] = (),
 ) -> dict[Any, tuple[float, ...]]:
-    """Continuous percentiles of a duration column over the selection's rows with a value
-    (and the `extra` conditions), in SQL.
+    """Continuous percentiles of one duration column: `percentile_table` for one column."""
+    return percentile_table([value], selection, fractions, group_by, keys, extra)[value.key]
 
-    Returns {key: (one value per fraction)} for each group that has values, and under `TOTAL`
-    for all the rows together (with or without groups). Linear interpolation between the two
-    nearest ranks, exactly as `percentile_cont`: rank (n - 1) * p counted from 0. `keys` names
-    the groups (the keys a count over the same rows found); SQLite computes those only.
+
+def percentile_table(
+    values: Sequence[Any],
+    selection: Selection,
+    fractions: Sequence[float] = PERCENTILES,
+    group_by: str | None = None,
+    keys: Iterable[Any] = (),
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[str, dict[Any, tuple[float, ...]]]:
+    """Continuous percentiles of duration columns over the selection's rows with a value (and
+    the `extra` conditions), in SQL.
+
+    Returns {column key: {group key: (one value per fraction)}} for each group that has
+    values, and under `TOTAL` for all the rows together (with or without groups). Linear
+    interpolation between the two nearest ranks, exactly as `percentile_cont`: rank
+    (n - 1) * p counted from 0. `keys` names the groups (the keys a count over the same rows
+    found); SQLite computes those only.
     """
-    conditions = [*selection.filed(), *extra, value.is_not(None)]
     if _dialect() == "postgresql":
-        cont = [func.percentile_cont(p).within_group(value) for p in fractions]
-        found = {}
-        group = _group_column(group_by)
-        if group is not None:
-            statement = select(group, *cont).where(*conditions).group_by(group)
-            found = {row[0]: tuple(row[1:]) for row in db.session.execute(statement)}
-        total = db.session.execute(select(*cont).where(*conditions)).one()
-        if total[0] is not None:
-            found[TOTAL] = tuple(total)
-        return found
-    if group_by is not None and not keys:
-        return {}
-    groups = [(key, _group_conditions(selection, group_by, key)) for key in keys]
-    groups = [(key, [*where, *extra, value.is_not(None)]) for key, where in groups]
-    return _bucketed_percentiles(value, conditions, fractions, group_by, groups)
+        return _postgres_percentiles(values, selection, fractions, group_by, extra)
+    found: dict[str, dict[Any, tuple[float, ...]]] = {}
+    keys = list(keys)
+    for value in values:
+        found[value.key] = {}
+        if group_by is not None and not keys:
+            continue
+        conditions = [*selection.filed(), *extra, value.is_not(None)]
+        groups = [(key, _group_conditions(selection, group_by, key)) for key in keys]
+        groups = [(key, [*where, *extra, value.is_not(None)]) for key, where in groups]
+        found[value.key] = _bucketed_percentiles(value, conditions, fractions, group_by, groups)
+    return found
+
+
+# Enough memory for the sorts of a 90-day range at a million requests to stay in memory.
+_POSTGRES_WORK_MEM = "64MB"
+
+
+def _postgres_percentiles(
+    values: Sequence[Any],
+    selection: Selection,
+    fractions: Sequence[float],
+    group_by: str | None,
+    extra: Sequence[ColumnElement[bool]],
+) -> dict[str, dict[Any, tuple[float, ...]]]:
+    """PostgreSQL: `percentile_cont` of every column at every fraction, for each group and
+    for the total, in one statement (one pass over the range; grouping sets)."""
+    db.session.execute(text(f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'"))
+    wanted = postgresql.array([literal(p, Float) for p in fractions])
+    cont = [func.percentile_cont(wanted).within_group(value) for value in values]
+    where = [*selection.filed(), *extra]
+    group = _group_column(group_by)
+    if group is None:
+        rows = [(TOTAL, tuple(db.session.execute(select(*cont).where(*where)).one()))]
+    else:
+        statement = (
+            select(func.grouping(group), group, *cont)
+            .where(*where)
+            .group_by(func.grouping_sets(tuple_(group), literal_column("()")))
+        )
+        rows = [
+            (TOTAL if total else key, tuple(arrays))
+            for total, key, *arrays in db.session.execute(statement)
+        ]
+    found: dict[str, dict[Any, tuple[float, ...]]] = {value.key: {} for value in values}
+    for key, arrays in rows:
+        for value, spread in zip(values, arrays, strict=True):
+            if spread is not None and spread[0] is not None:
+                found[value.key][key] = tuple(float(v) for v in spread)
+    return found
 
 
 def _bucketed_percentiles(
@@ -232,16 +284,16 @@ def _bucketed_percentiles(
 ) -> dict[Any, tuple[float, ...]]:
     """SQLite: exact percentiles without sorting the whole range.
 
-    Every duration is indexed by its bucket (DURATION_BUCKETS) and filing time, so counting
-    each group's values per bucket reads the index alone; the bucket holding a wanted rank
-    is then the only one sorted, by a query that skips to the rank inside it. The whole
+    Every duration is stored and indexed with its bucket (DURATION_BUCKETS) and filing time,
+    so counting each group's values per bucket reads the index alone; the bucket holding a
+    wanted rank is then the only one sorted, by a query that skips to the rank inside it. The whole
     selection's counts are the groups' counts added up. `conditions` select all the rows;
     each group comes with the conditions that select its own.
     """
-    bucket: Any = literal_column(duration_bucket_sql(value.key))
+    bucket: Any = getattr(Figures, bucket_column(value.key))
     numbers = range(len(DURATION_BUCKETS) + 2)
-    # The bucket numbers as a table, so each statement holds the (long) bucket expression once
-    # and counts bucket by bucket with an index seek.
+    # The bucket numbers as a table, so one statement counts bucket by bucket, each with an
+    # index seek.
     listed = sql_values(sql_column("n", Integer), name="buckets").data([(n,) for n in numbers])
     each = listed.cte("buckets")
     histogram: dict[int, list[int]] = {number: [0] * max(1, len(groups)) for number in numbers}
@@ -473,11 +525,13 @@ def figure_table(
         for field_name in ("count", "resolved", "sla_counted", "sla_met"):
             setattr(total, field_name, sum(getattr(r, field_name) for r in rows.values()))
     rows[TOTAL] = total
+    measures = list(measures)
+    columns = [column for name in measures for column in MEASURES[name]]
+    found = percentile_table(columns, selection, group_by=group_by, keys=keys)
     for name in measures:
         calendar, business = MEASURES[name]
         for clock, column in (("calendar", calendar), ("business", business)):
-            found = percentiles(column, selection, group_by=group_by, keys=keys)
-            for g, (p50, p90) in found.items():
+            for g, (p50, p90) in found[column.key].items():
                 if g in rows:
                     setattr(getattr(rows[g], name), clock, Spread(p50, p90))
     rows.pop(TOTAL)
@@ -678,10 +732,9 @@ def agents(selection: Selection) -> list[AgentLoad]:
             .group_by(Figures.agent_id)
         ).all()
     )
-    calendar, business = (
-        percentiles(column, selection, (0.5,), "agent", ids, [Figures.agent_id.in_(ids)])
-        for column in (Figures.first_response_seconds, Figures.first_response_business_seconds)
-    )
+    columns = (Figures.first_response_seconds, Figures.first_response_business_seconds)
+    found = percentile_table(columns, selection, (0.5,), "agent", ids, [Figures.agent_id.in_(ids)])
+    calendar, business = (found[column.key] for column in columns)
     return [
         AgentLoad(
             user_id=u.id,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from service.domain import (
     MEASURE_COLUMNS,
@@ -34,7 +35,8 @@ from service.domain import (
     Role,
     TaskState,
     TaskType,
-    duration_bucket_sql,
+    bucket_column,
+    duration_bucket,
     missing_for_slide_in,
 )
 from service.extensions import Model, db
@@ -382,15 +384,16 @@ class StatusPeriod(Model):
 
 
 def _duration_index(column: str) -> Index:
+    bucket = bucket_column(column)
     index = Index(
-        f"ix_request_figures_{column.removesuffix('_seconds')}_bucket",
-        text(duration_bucket_sql(column)),
+        f"ix_request_figures_{bucket}",
+        bucket,
         "created_at",
         column,
         "kind",
         "console_type",
         "agent_id",
-        sqlite_where=text(f"{column} IS NOT NULL"),
+        sqlite_where=text(f"{bucket} IS NOT NULL"),
     )
     return index.ddl_if(dialect="sqlite")  # PostgreSQL has percentile_cont
 
@@ -441,6 +444,18 @@ class RequestFigures(Model):
     customer_wait_seconds: Mapped[float | None] = mapped_column(Float)
     customer_wait_business_seconds: Mapped[float | None] = mapped_column(Float)
     sla_met: Mapped[bool | None] = mapped_column(Boolean)
+    # Each duration's bucket (service.domain.duration_bucket), set with the duration.
+    first_response_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+    first_response_business_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+    resolution_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+    resolution_business_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+    customer_wait_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+    customer_wait_business_bucket: Mapped[int | None] = mapped_column(SmallInteger)
+
+    @validates(*MEASURE_COLUMNS)
+    def _set_bucket(self, key: str, seconds: float | None) -> float | None:
+        setattr(self, bucket_column(key), duration_bucket(seconds))
+        return seconds
 
 
 class Notification(Model):

@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 
 from service import metrics
 from service.cli import main
-from service.domain import RequestKind, RequestStatus, Role, TaskState, TaskType
+from service.domain import (
+    MEASURE_COLUMNS,
+    RequestKind,
+    RequestStatus,
+    Role,
+    TaskState,
+    TaskType,
+    bucket_column,
+    duration_bucket,
+)
 from service.extensions import db
 from service.history import BusinessClock
 from service.models import Request, RequestFigures, Task, TimelineEvent, User, utcnow
@@ -80,6 +89,9 @@ def test_every_generated_request_is_terminal_and_consistent(
             assert row.console_type == request.console.type
             assert row.outcome == request.status
             assert request.requester.role in (Role.PARTNER, Role.INSTANCE_ADMIN)
+            for column in MEASURE_COLUMNS:  # each duration stored with its bucket
+                seconds = getattr(row, column)
+                assert getattr(row, bucket_column(column)) == duration_bucket(seconds), column
 
             # Calendar figures are the instants' differences; business ones follow the calendar.
             resolution = (request.resolved_at - request.created_at).total_seconds()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.domain import RequestStatus
+from service.domain import MEASURE_COLUMNS, RequestStatus, bucket_column, duration_bucket
 from service.extensions import db
 from service.models import Request, RequestFigures, User
 from tests.conftest import Factory
@@ -70,6 +70,9 @@ def test_figures_follow_consent_review_and_completion(
         assert business is not None and 0 <= business <= calendar
     assert figures.customer_wait_business_seconds is not None
     assert figures.sla_met is True  # resolved within minutes of a multi-hour target
+    for column in MEASURE_COLUMNS:  # the projection stores each duration with its bucket
+        seconds = getattr(figures, column)
+        assert getattr(figures, bucket_column(column)) == duration_bucket(seconds), column
 
 
 def test_a_cancelled_request_is_resolved_but_not_counted_for_sla(
