@@ -36,7 +36,7 @@ class DirectoryActivities:
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    @activity.defn(name="apply_relationship_change")
+    @activity.defn(name="apply_relationship_change", no_thread_cancel_exception=True)
     def apply_relationship_change(self, change: ApplyChange) -> ApplyResult:
         """Set the relationship flags a request asks for, once per request ID.
 

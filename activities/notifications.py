@@ -25,7 +25,7 @@ class NotificationActivities:
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    @activity.defn(name="notify")
+    @activity.defn(name="notify", no_thread_cancel_exception=True)
     def notify(self, notice: Notify) -> int:
         """Notify the audience of a request event; returns how many people were told.
 

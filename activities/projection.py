@@ -41,7 +41,7 @@ class ProjectionActivities:
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    @activity.defn(name="project_request")
+    @activity.defn(name="project_request", no_thread_cancel_exception=True)
     def project_request(self, state: Projection) -> ProjectionResult:
         """Mirror the workflow's state; idempotent, and never goes back to an older state."""
         with self.app.app_context():
@@ -149,7 +149,7 @@ class ProjectionActivities:
         if not status.is_terminal:
             db.session.add(StatusPeriod(request_id=request.id, status=status, started_at=at))
 
-    @activity.defn(name="check_effect_needed")
+    @activity.defn(name="check_effect_needed", no_thread_cancel_exception=True)
     def check_effect_needed(self, check: EffectCheck) -> bool:
         """Whether the request would still change the directory."""
         with self.app.app_context(), reading_only():

@@ -12,9 +12,10 @@ import logging
 import py_compile
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -72,22 +73,26 @@ def compile_sandboxed_modules(workflow_classes: Sequence[type]) -> None:
             )
 
 
-def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
-    """A worker for LinkDesk's workflows and activities on the given task queue."""
-    compile_sandboxed_modules([RequestWorkflow])
+def activities_of(app: Flask) -> list[Callable[..., Any]]:
+    """Every activity LinkDesk's workflows call, bound to the app."""
     directory = DirectoryActivities(app)
     projection = ProjectionActivities(app)
     notifications = NotificationActivities(app)
+    return [
+        directory.apply_relationship_change,
+        projection.project_request,
+        projection.check_effect_needed,
+        notifications.notify,
+    ]
+
+
+def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
+    """A worker for LinkDesk's workflows and activities on the given task queue."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[RequestWorkflow],
-        activities=[
-            directory.apply_relationship_change,
-            projection.project_request,
-            projection.check_effect_needed,
-            notifications.notify,
-        ],
+        activities=activities_of(app),
         activity_executor=ThreadPoolExecutor(2 * ACTIVITY_SLOTS),
         max_concurrent_activities=ACTIVITY_SLOTS,
         max_concurrent_local_activities=ACTIVITY_SLOTS,
