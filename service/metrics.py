@@ -336,9 +336,16 @@ def _bucketed_percentiles(
             for rank in pair:
                 number, offset = _locate(runs, rank)
                 lookups[(index, number, offset)] = 0.0 if number == 0 else None
-    reads = [(spot, wanted[spot[0]][1]) for spot, known in lookups.items() if known is None]
-    for start in range(0, len(reads), _MAX_TERMS):
-        lookups.update(_read_ranks(value, bucket, reads[start : start + _MAX_TERMS]))
+    # Neighbouring ranks in one bucket (the two sides of an interpolation) are one read.
+    windows: list[tuple[tuple[int, int, int, int], list[ColumnElement[bool]]]] = []
+    for index, number, offset in sorted(spot for spot, known in lookups.items() if known is None):
+        last = windows[-1][0] if windows else None
+        if last is not None and last[:2] == (index, number) and last[2] + last[3] == offset:
+            windows[-1] = ((index, number, last[2], last[3] + 1), windows[-1][1])
+        else:
+            windows.append(((index, number, offset, 1), wanted[index][1]))
+    for start in range(0, len(windows), _MAX_TERMS):
+        lookups.update(_read_ranks(value, bucket, windows[start : start + _MAX_TERMS]))
     found: dict[Any, tuple[float, ...]] = {}
     for index, ranks in spots:
         runs = wanted[index][2]
@@ -366,23 +373,33 @@ def _locate(runs: list[tuple[int, int]], rank: int) -> tuple[int, int]:
 
 
 def _read_ranks(
-    value: Any, bucket: Any, reads: list[tuple[tuple[int, int, int], list[ColumnElement[bool]]]]
-) -> dict[tuple[int, int, int], float | None]:
-    """Read the values at (group, bucket, offset) spots, in one statement."""
+    value: Any,
+    bucket: Any,
+    windows: list[tuple[tuple[int, int, int, int], list[ColumnElement[bool]]]],
+) -> dict[tuple[int, int, int], float]:
+    """Read the values at (group, bucket, offset) spots, in one statement: each window
+    (group, bucket, first offset, how many) is a run of neighbouring offsets in one bucket."""
     parts = []
-    for tag, ((_index, number, offset), where) in enumerate(reads):
-        one = (
+    for tag, ((_index, number, offset, count), where) in enumerate(windows):
+        run = (
             select(value.label("v"))
             .where(bucket == number, *where)
             .order_by(value)
-            .limit(1)
+            .limit(count)
             .offset(offset)
             .subquery()
         )
-        parts.append(select(literal_column(str(tag)), one.c.v))
+        parts.append(select(literal_column(str(tag)).label("tag"), run.c.v))
     statement: Any = union_all(*parts) if len(parts) > 1 else parts[0]
-    values = dict(db.session.execute(statement).all())
-    return {spot: float(values[tag]) for tag, (spot, _where) in enumerate(reads)}
+    runs: dict[int, list[float]] = {}
+    for tag, found in db.session.execute(statement):
+        runs.setdefault(int(tag), []).append(float(found))
+    values = {}
+    for tag, ((index, number, offset, count), _where) in enumerate(windows):
+        ordered = sorted(runs[tag])  # a union keeps no order: the run's values sort back
+        assert len(ordered) == count
+        values.update({(index, number, offset + i): v for i, v in enumerate(ordered)})
+    return values
 
 
 def _group_conditions(
