@@ -342,6 +342,30 @@ def percentile_cont(values: list[float], p: float) -> float:
     return ordered[below] + (position - below) * (ordered[above] - ordered[below])
 
 
+def test_resolution_histogram_counts_values_at_and_beside_every_edge(
+    app: Flask, demo_directory: Factory
+) -> None:
+    """Each span holds its lower edge and not its upper one, for values on an edge, a hair
+    either side of it, and inside a duration bucket that an edge cuts in two (SQLite counts
+    spans from the duration buckets and reads the cut ones up to the edge)."""
+    edges = [high for _label, _low, high in metrics.RESOLUTION_BUCKETS if high is not None]
+    hours = [0.0, 0.2, *(e / HOUR + d for e in edges for d in (-0.001, 0.0, 0.001)), 500.0]
+    store(
+        app,
+        *(Past(created=MARCH + timedelta(minutes=i), resolution=h) for i, h in enumerate(hours)),
+    )
+    expected = [
+        sum(low <= h * HOUR and (high is None or h * HOUR < high) for h in hours)
+        for _label, low, high in metrics.RESOLUTION_BUCKETS
+    ]
+    with app.app_context():
+        found = [b.count for b in metrics.resolution_histogram(march())]
+        by_kind = metrics.resolution_histogram(march(kind=RequestKind.ESTABLISH_LINK))
+    assert found == expected
+    assert sum(found) == len(hours)
+    assert [b.count for b in by_kind] == [0] * len(expected)
+
+
 def test_percentiles_match_the_reference_across_buckets_ties_and_groups(
     app: Flask, demo_directory: Factory
 ) -> None:
