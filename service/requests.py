@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, contains_eager
+from sqlalchemy.orm import aliased
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -688,42 +688,61 @@ class TaskFilters:
     console_type: ConsoleType | None = None
 
 
-def _task_scope(user: User) -> ColumnElement[bool]:
+def _task_scope(user: User) -> tuple[ColumnElement[bool], list[ColumnElement[bool]]]:
+    """The tasks a user's queue holds: a condition on tasks, and any on their requests."""
     role = Role(user.role)
     if role in (Role.AGENT, Role.MANAGER):
-        return Task.type.in_((TaskType.REVIEW, TaskType.SECOND_APPROVAL))
+        return Task.type.in_((TaskType.REVIEW, TaskType.SECOND_APPROVAL)), []
     if role == Role.ADMIN:
-        return true()
+        return true(), []
     if role == Role.INSTANCE_ADMIN:
-        return and_(Task.type == TaskType.CONSENT, _request_scope(user))
-    return and_(Task.type == TaskType.INFO, _request_scope(user))
+        return Task.type == TaskType.CONSENT, [_request_scope(user)]
+    return Task.type == TaskType.INFO, [_request_scope(user)]
 
 
 def list_tasks(user: User, filters: TaskFilters, page: int, per_page: int) -> Page:
-    """The user's queue, most urgent SLA first."""
+    """The user's queue, most urgent SLA first.
+
+    The page is chosen from the tasks and their requests' due times alone, then only its rows
+    are loaded with everything shown (request, console, instance, people): joining all that
+    for every open task before sorting cost more than the rest of the call with 10,000 open.
+    """
     states = filters.state or [TaskState.OPEN, TaskState.CLAIMED]
-    query: Select[Any] = (
-        select(Task)
-        .join(Task.request)
-        .options(contains_eager(Task.request))  # loaded by the join: no query per row
-        .where(_task_scope(user), Task.state.in_(states))
-    )
+    scope, of_request = _task_scope(user)
+    conditions: list[Any] = [scope, Task.state.in_(states)]
     if filters.type:
-        query = query.where(Task.type == filters.type)
+        conditions.append(Task.type == filters.type)
     if filters.assignee == "me":
-        query = query.where(Task.assignee_id == user.id)
+        conditions.append(Task.assignee_id == user.id)
     elif filters.assignee == "unassigned":
-        query = query.where(Task.assignee_id.is_(None))
+        conditions.append(Task.assignee_id.is_(None))
     if filters.kind:
-        query = query.where(Request.kind == filters.kind)
+        of_request.append(Request.kind == filters.kind)
     if filters.sla:
-        query = query.where(Request.sla_state == filters.sla)
+        of_request.append(Request.sla_state == filters.sla)
     if filters.console_type:
-        query = query.where(Request.console.has(Console.type == filters.console_type))
-    query = query.order_by(
-        Request.resolution_due.is_(None),
-        Request.resolution_due,
-        Task.created_at,
-        Task.id,
+        of_request.append(Request.console.has(Console.type == filters.console_type))
+    counted = select(func.count()).select_from(Task).where(*conditions)
+    if of_request:  # the tasks' own index answers the count when nothing filters requests
+        counted = counted.join(Request, Request.id == Task.request_id).where(*of_request)
+    total = db.session.execute(counted).scalar_one()
+    chosen = (
+        select(Task.id).join(Request, Request.id == Task.request_id).where(*conditions, *of_request)
     )
-    return paginate(query, page, per_page)
+    ids = list(
+        db.session.execute(
+            chosen.order_by(
+                Request.resolution_due.is_(None),
+                Request.resolution_due,
+                Task.created_at,
+                Task.id,
+            )
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).scalars()
+    )
+    loaded = {
+        task.id: task
+        for task in db.session.execute(select(Task).where(Task.id.in_(ids))).unique().scalars()
+    }
+    return Page([loaded[i] for i in ids], page, per_page, int(total))
