@@ -40,7 +40,11 @@ def _detail(public_id: str) -> service.RequestDetail:
 @blp.response(201, RequestDetailSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="An open request already asks this")
 @blp.alt_response(422, schema=ErrorSchema, description="Unknown reference or nothing to do")
-@blp.alt_response(503, schema=ErrorSchema, description="Temporal unreachable; nothing filed")
+@blp.alt_response(
+    503,
+    schema=ErrorSchema,
+    description="Temporal unreachable, or the SQLite database too busy; nothing filed",
+)
 def file_request(body: dict[str, Any]) -> service.RequestDetail:
     """File a request for one console and one instance."""
     user = auth.signed_in_user()
