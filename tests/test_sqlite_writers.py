@@ -3,11 +3,17 @@ the write lock in time answers 503 with nothing saved (never a 500)."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +21,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from service import WriterGate
 from service.extensions import db
 from service.models import LoginAttempt, utcnow
 from tests.conftest import Factory, api_token, sign_in
@@ -26,11 +33,11 @@ def _sqlite_path(app: Flask) -> str:
 
 @pytest.fixture
 def busy_app(make_app: Any, app: Flask) -> Any:
-    """`busy_app(timeout)`: another app on the test database, its writers waiting `timeout`
-    seconds for SQLite's write lock."""
+    """`busy_app(timeout, **overrides)`: another app on the test database, its writers waiting
+    `timeout` seconds for SQLite's write lock."""
     if not app.config["DATABASE_URL"].startswith("sqlite"):
         pytest.skip("SQLite's write lock: the embedded database only")
-    return lambda timeout: make_app(SQLITE_BUSY_TIMEOUT=timeout)
+    return lambda timeout, **overrides: make_app(SQLITE_BUSY_TIMEOUT=timeout, **overrides)
 
 
 @pytest.fixture
@@ -144,3 +151,99 @@ def test_a_connection_dropped_mid_write_gives_its_turn_back(busy_app: Any) -> No
         )
         db.session.commit()  # within the busy timeout, so the turn was given back
         assert db.session.scalar(select(func.count()).where(LoginAttempt.username == "after")) == 1
+
+
+# A worker process as far as SQLite can tell: eight threads writing back to back through a
+# background app, each holding the write lock 5 ms, until the file named in argv[2] exists.
+_BACKGROUND_WRITER = """
+import json, os, sys, threading, time
+from service import create_app
+from service import WriterGate
+from service.extensions import db
+from service.models import LoginAttempt, utcnow
+
+config = json.loads(sys.argv[1])
+app = create_app({**config, "SQLITE_BACKGROUND_WRITER": True})
+
+def write(n):
+    with app.app_context():
+        i = 0
+        while not os.path.exists(sys.argv[2]):
+            db.session.add(LoginAttempt(
+                username=f"worker-{n}-{i}", remote_addr="127.0.0.1", succeeded=True, at=utcnow()
+            ))
+            db.session.flush()
+            time.sleep(0.005)
+            db.session.commit()
+            i += 1
+
+threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+for thread in threads:
+    thread.start()
+print("writing", flush=True)
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_the_webs_writers_go_ahead_of_the_workers(
+    busy_app: Any, base_config: dict[str, Any], tmp_path: Path
+) -> None:
+    """The worker's threads hand the write lock to one another with no gap, and SQLite's own
+    wait (sleeps of up to 100 ms) would leave a web writer behind them; through the writer
+    gate each web write begins within a few of the worker's transactions."""
+    web = busy_app(2.0)
+    stop = tmp_path / "stop"
+    waits: list[float] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", _BACKGROUND_WRITER, json.dumps(base_config), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as worker:
+        try:
+            assert worker.stdout is not None and worker.stdout.readline() == "writing\n"
+            time.sleep(0.2)  # the worker's threads are all queued for the lock
+            with web.app_context():
+                for i in range(40):
+                    started = time.monotonic()
+                    db.session.add(
+                        LoginAttempt(
+                            username=f"web-{i}", remote_addr="::1", succeeded=True, at=utcnow()
+                        )
+                    )
+                    db.session.flush()  # BEGIN IMMEDIATE
+                    waits.append(time.monotonic() - started)
+                    db.session.commit()
+                    time.sleep(0.01)
+        finally:
+            stop.touch()
+            assert worker.wait(timeout=30) == 0
+    with web.app_context():
+        by_worker = db.session.scalar(
+            select(func.count()).where(LoginAttempt.username.like("worker-%"))
+        )
+        by_web = db.session.scalar(select(func.count()).where(LoginAttempt.username.like("web-%")))
+    assert by_web == 40
+    assert by_worker > 40  # the worker wrote all along, between the web's writes
+    waits.sort()
+    assert waits[len(waits) // 2] < 0.02, waits  # median: about one worker transaction
+    assert waits[-1] < 0.2, waits
+
+
+def test_the_workers_writer_is_not_starved_by_the_web(busy_app: Any, app: Flask) -> None:
+    """Web writers overlapping without a gap keep the gate held: the worker's writer waits for
+    it at most `WriterGate.BACKGROUND_WAIT`, then writes anyway."""
+    worker = busy_app(2.0, SQLITE_BACKGROUND_WRITER=True)
+    gate = os.open(f"{_sqlite_path(app)}-writers", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(gate, fcntl.LOCK_SH)  # as a web writer of another process would
+        with worker.app_context():
+            started = time.monotonic()
+            db.session.add(
+                LoginAttempt(username="worker", remote_addr="::1", succeeded=True, at=utcnow())
+            )
+            db.session.commit()
+            waited = time.monotonic() - started
+    finally:
+        os.close(gate)
+    assert WriterGate.BACKGROUND_WAIT <= waited < WriterGate.BACKGROUND_WAIT + 0.5

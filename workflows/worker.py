@@ -177,7 +177,8 @@ def main() -> None:
     from service import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run(create_app()))
+    # Its SQLite writes give way to the web's, which a person waits on.
+    asyncio.run(run(create_app({"SQLITE_BACKGROUND_WRITER": True})))
 
 
 if __name__ == "__main__":
