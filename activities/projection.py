@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from flask import Flask
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from service import rollups
 from service.directory import relationship_between
 from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db, reading_only
@@ -115,6 +117,7 @@ class ProjectionActivities:
 
     def _write_figures(self, request: Request, state: Projection) -> None:
         figures = db.session.get(RequestFigures, request.id)
+        before = rollups.tallies(figures) if figures is not None else Counter()
         if figures is None:
             figures = RequestFigures(
                 request_id=request.id,
@@ -136,6 +139,7 @@ class ProjectionActivities:
         figures.sla_met = (
             state.sla_state == "met" if ended and request.status.counts_for_sla else None
         )
+        rollups.change(before, rollups.tallies(figures))
 
     def _change_period(self, request: Request, status: RequestStatus, at: datetime) -> None:
         current = db.session.execute(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import g, has_request_context, request
 from flask_login import LoginManager
@@ -70,14 +70,3 @@ def reads_only() -> bool:
     if not has_request_context():
         return False
     return request.method in SAFE_METHODS or bool(g.get("linkdesk_done_writing"))
-
-
-def autogenerate_filter(dialect: str) -> Callable[..., bool]:
-    """Alembic's `include_object` for a database: leaves out the indexes the models declare
-    for another database only (`Index.ddl_if`), such as SQLite's duration buckets."""
-
-    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-        only_for = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
-        return not (type_ == "index" and only_for is not None and only_for != dialect)
-
-    return include

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import Connection, select, text
 
-from service import config
+from service import config, rollups
 from service.domain import (
     CONSENT_EXPIRY_DAYS,
     DEFAULT_POLICY,
@@ -1054,7 +1054,7 @@ class PostgresWriter(Writer):
         # VACUUM as well: it marks the new pages all-visible, so counts and index-only scans
         # need not visit the table (autovacuum would, some time later). Not in a transaction.
         self.conn.commit()
-        tables = ", ".join(table for table, _ in TABLES)
+        tables = ", ".join([*(table for table, _ in TABLES), "figure_rollups"])
         self.conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
             f"VACUUM (ANALYZE) {tables}"
         )
@@ -1106,6 +1106,8 @@ def write(plan: Plan, progress: Callable[[int], None] | None = None) -> HistoryS
             first = writer.reserve(options.requests)
             batches = _batches(plan, writer.stamp_suffix, since, until, first, summary)
             _write_all(writer, batches, summary, progress)
+            with conn.begin():
+                rollups.rebuild(conn)
             writer.analyze()
         finally:
             writer.close()

@@ -1,12 +1,14 @@
 """Turnaround figures for managers (PRODUCT §6), computed in the database.
 
 Every figure is SQL over `request_figures` (one narrow row per request, kept by the
-projection) or, for what is open right now, over `requests` and `tasks`. Nothing loads rows
-into Python: counts and sums are aggregates, and percentiles are exact and interpolated like
-PostgreSQL's `percentile_cont`. On PostgreSQL that function computes them. SQLite has none, and
-sorting a whole range is slow there at scale, so each duration is stored and indexed with its
-bucket (`service.domain.DURATION_BUCKETS`): a statement counts the range's values per bucket
-from the index, and the rank wanted is then read from the one bucket that holds it.
+projection) and its weekly rollups (`figure_rollups`, see service.rollups) or, for what is
+open right now, over `requests` and `tasks`. Nothing loads requests into Python: counts and
+sums are aggregates, and percentiles are exact and interpolated like PostgreSQL's
+`percentile_cont`, by one method on both databases. Each duration is stored and indexed with
+its bucket (`service.domain.DURATION_BUCKETS`): a range's values are counted per bucket (its
+whole weeks from the rollups, the days around them from the index), and the rank wanted is
+then read from the one bucket that holds it. So a range costs its weeks and a few buckets'
+rows, not all its requests, and the figures stay fast as the history grows.
 
 A date range selects the requests *filed* on its days (UTC, both ends included); their
 first response, resolution and customer waits are measured whenever they happened. "Created
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,23 +28,18 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Float,
     Integer,
     Select,
     and_,
     case,
     cast,
     func,
-    literal,
     literal_column,
     select,
-    text,
-    tuple_,
     union_all,
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import values as sql_values
-from sqlalchemy.dialects import postgresql
 
 from service.domain import (
     DURATION_BUCKETS,
@@ -55,7 +53,8 @@ from service.domain import (
 )
 from service.errors import Invalid, NotFound
 from service.extensions import db
-from service.models import Console, Request, RequestFigures, Task, User, utcnow
+from service.models import Console, FigureRollup, Request, RequestFigures, Task, User, utcnow
+from service.rollups import COUNTS, week_of
 
 Figures = RequestFigures
 GROUPINGS = ("kind", "console_type", "agent", "week")
@@ -232,98 +231,46 @@ def percentile_table(
     values, and under `TOTAL` for all the rows together (with or without groups). Linear
     interpolation between the two nearest ranks, exactly as `percentile_cont`: rank
     (n - 1) * p counted from 0. `keys` names the groups (the keys a count over the same rows
-    found); SQLite computes those only.
+    found); those only are computed.
     """
-    if _dialect() == "postgresql":
-        return _postgres_percentiles(values, selection, fractions, group_by, extra)
     found: dict[str, dict[Any, tuple[float, ...]]] = {}
     keys = list(keys)
     for value in values:
         found[value.key] = {}
         if group_by is not None and not keys:
             continue
-        conditions = [*selection.filed(), *extra, value.is_not(None)]
-        groups = [(key, _group_conditions(selection, group_by, key)) for key in keys]
-        groups = [(key, [*where, *extra, value.is_not(None)]) for key, where in groups]
-        found[value.key] = _bucketed_percentiles(value, conditions, fractions, group_by, groups)
-    return found
-
-
-# Enough memory for the sorts of a 90-day range at a million requests to stay in memory.
-_POSTGRES_WORK_MEM = "64MB"
-
-
-def _postgres_percentiles(
-    values: Sequence[Any],
-    selection: Selection,
-    fractions: Sequence[float],
-    group_by: str | None,
-    extra: Sequence[ColumnElement[bool]],
-) -> dict[str, dict[Any, tuple[float, ...]]]:
-    """PostgreSQL: `percentile_cont` of every column at every fraction, for each group and
-    for the total, in one statement (one pass over the range; grouping sets)."""
-    db.session.execute(text(f"SET LOCAL work_mem = '{_POSTGRES_WORK_MEM}'"))
-    wanted = postgresql.array([literal(p, Float) for p in fractions])
-    cont = [func.percentile_cont(wanted).within_group(value) for value in values]
-    where = [*selection.filed(), *extra]
-    group = _group_column(group_by)
-    if group is None:
-        rows = [(TOTAL, tuple(db.session.execute(select(*cont).where(*where)).one()))]
-    else:
-        statement = (
-            select(func.grouping(group), group, *cont)
-            .where(*where)
-            .group_by(func.grouping_sets(tuple_(group), literal_column("()")))
-        )
-        rows = [
-            (TOTAL if total else key, tuple(arrays))
-            for total, key, *arrays in db.session.execute(statement)
-        ]
-    found: dict[str, dict[Any, tuple[float, ...]]] = {value.key: {} for value in values}
-    for key, arrays in rows:
-        for value, spread in zip(values, arrays, strict=True):
-            if spread is not None and spread[0] is not None:
-                found[value.key][key] = tuple(float(v) for v in spread)
+        found[value.key] = _bucketed_percentiles(value, selection, fractions, group_by, keys, extra)
     return found
 
 
 def _bucketed_percentiles(
     value: Any,
-    conditions: list[ColumnElement[bool]],
+    selection: Selection,
     fractions: Sequence[float],
     group_by: str | None,
-    groups: list[tuple[Any, list[ColumnElement[bool]]]],
+    keys: list[Any],
+    extra: Sequence[ColumnElement[bool]],
 ) -> dict[Any, tuple[float, ...]]:
-    """SQLite: exact percentiles without sorting the whole range.
+    """Exact percentiles without sorting the whole range.
 
     Every duration is stored and indexed with its bucket (DURATION_BUCKETS) and filing time,
-    so counting each group's values per bucket reads the index alone; the bucket holding a
-    wanted rank is then the only one sorted, by a query that skips to the rank inside it. The whole
-    selection's counts are the groups' counts added up. `conditions` select all the rows;
-    each group comes with the conditions that select its own.
+    and the rollups count each week's values per bucket (`_histograms`), so the bucket holding
+    each wanted rank is known before any value is read; that bucket is then the only one
+    sorted, by a query that skips to the rank inside it.
     """
     bucket: Any = getattr(Figures, bucket_column(value.key))
-    each = _bucket_numbers()
-    histogram: dict[int, list[int]] = {number: [0] * max(1, len(groups)) for number in BUCKETS}
-    if group_by in (None, "week"):
-        # One statement per span of filing time: a seek reads the span's values only.
-        for i, where in enumerate([where for _key, where in groups] or [conditions]):
-            for number, tally in _bucket_counts(value, where).items():
-                histogram[number][i] = tally
-    else:
-        # Groups by a column the index holds: one pass, a sum per group, handed back
-        # together as a JSON array (a scalar subquery gives one value).
-        apart = [_group_conditions(None, group_by, key)[0] for key, _where in groups]
-        sums = func.json_array(*(func.sum(case((c, 1), else_=0)) for c in apart))
-        tallies = select(sums).where(bucket == each.c.n, *conditions).scalar_subquery()
-        for number, packed in db.session.execute(select(each.c.n, tallies)):
-            histogram[number] = [int(n or 0) for n in json.loads(packed)]
+    histograms = _histograms(value, selection, group_by, keys, extra)
+    conditions = [*selection.filed(), *extra, value.is_not(None)]
     wanted: list[tuple[Any, list[ColumnElement[bool]], list[tuple[int, int]]]] = [
-        (TOTAL, conditions, [(b, sum(tally)) for b, tally in histogram.items()])
+        (TOTAL, conditions, sorted(histograms[TOTAL].items()))
     ]
     wanted += [
-        (key, where, [(b, tally[i]) for b, tally in histogram.items()])
-        for i, (key, where) in enumerate(groups)
+        (
+            key,
+            [*_group_conditions(selection, group_by, key), *extra, value.is_not(None)],
+            sorted(histograms[key].items()),
+        )
+        for key in keys
     ]
     # Where each wanted rank lies: (bucket, offset in it) per group, then every value that is
     # not a zero is read by one statement, each rank from a sort of its own bucket only.
@@ -364,6 +311,123 @@ def _bucketed_percentiles(
             values.append(low + fraction * (high - low))
         found[wanted[index][0]] = tuple(values)
     return found
+
+
+# Counting by bucket ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Split:
+    """How a selection is counted: its whole weeks (first and last Monday) from the rollups,
+    the days outside them (`rest`) from `request_figures`."""
+
+    weeks: tuple[date, date] | None
+    rest: list[Selection]
+
+
+def _split(
+    selection: Selection, group_by: str | None, extra: Sequence[ColumnElement[bool]] = ()
+) -> _Split:
+    """The rollups hold no agents: a selection of one agent, figures per agent, or rows picked
+    by `extra` conditions are counted from `request_figures` alone."""
+    if selection.agent_id is not None or group_by == "agent" or extra:
+        return _Split(None, [selection])
+    first = selection.start + timedelta(days=(7 - selection.start.weekday()) % 7)
+    last = selection.end - timedelta(days=(selection.end.weekday() + 1) % 7) - timedelta(6)
+    if last < first:
+        return _Split(None, [selection])
+    rest = []
+    if first > selection.start:
+        rest.append(replace(selection, end=first - timedelta(1)))
+    if last + timedelta(6) < selection.end:
+        rest.append(replace(selection, start=last + timedelta(7)))
+    return _Split((first, last), rest)
+
+
+def _rolled_up(
+    figures: Sequence[str], selection: Selection, weeks: tuple[date, date], group_by: str | None
+) -> Counter[tuple[str, Any, int]]:
+    """Counts over whole weeks from the rollups: {(figure, group key or TOTAL, bucket): n}."""
+    rolled = FigureRollup
+    group: Any = {"kind": rolled.kind, "console_type": rolled.console_type, "week": rolled.week}
+    group = group.get(group_by) if group_by else None
+    grouped = [rolled.figure, *([] if group is None else [group]), rolled.bucket]
+    statement = select(*grouped, func.sum(rolled.count)).where(
+        rolled.figure.in_(figures), rolled.week >= weeks[0], rolled.week <= weeks[1]
+    )
+    if selection.kind is not None:
+        statement = statement.where(rolled.kind == selection.kind)
+    if selection.console_type is not None:
+        statement = statement.where(rolled.console_type == selection.console_type)
+    found: Counter[tuple[str, Any, int]] = Counter()
+    for row in db.session.execute(statement.group_by(*grouped)):
+        figure, *key, number, count = row
+        found[(figure, key[0] if key else TOTAL, int(number))] += int(count)
+    return found
+
+
+def _histograms(
+    value: Any,
+    selection: Selection,
+    group_by: str | None,
+    keys: list[Any],
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[Any, Counter[int]]:
+    """How many values of a duration column each bucket holds, for the selection (`TOTAL`)
+    and each group: whole weeks from the rollups, the rest from the bucket index alone."""
+    split = _split(selection, group_by, extra)
+    found: dict[Any, Counter[int]] = {key: Counter() for key in [TOTAL, *keys]}
+    if split.weeks is not None:
+        for (_figure, key, number), n in _rolled_up(
+            [value.key], selection, split.weeks, group_by
+        ).items():
+            if key in found:
+                found[key][number] += n
+    bucket: Any = getattr(Figures, bucket_column(value.key))
+    for part in split.rest:
+        where = [*part.filed(), *extra, value.is_not(None)]
+        if group_by is None:
+            found[TOTAL].update(_bucket_counts(value, where))
+        elif group_by == "week":
+            # One statement per week: a seek reads the week's span of filing time only.
+            for key in keys:
+                week = _week_within(part, key)
+                if week is not None:
+                    where = [*week.filed(), *extra, value.is_not(None)]
+                    found[key].update(_bucket_counts(value, where))
+        else:
+            # Groups by a column the index holds: one pass, a sum per group, handed back
+            # together as one JSON array (a scalar subquery gives one value).
+            apart = [_group_conditions(None, group_by, key)[0] for key in keys]
+            each = _bucket_numbers()
+            tallies = (
+                select(_json_array(*(func.sum(case((c, 1), else_=0)) for c in apart)))
+                .where(bucket == each.c.n, *where)
+                .scalar_subquery()
+            )
+            for number, packed in db.session.execute(select(each.c.n, tallies)):
+                sums = json.loads(packed) if isinstance(packed, str) else packed
+                for key, n in zip(keys, sums, strict=True):
+                    found[key][int(number)] += int(n or 0)
+    if group_by is not None:
+        found[TOTAL] = sum((found[key] for key in keys), Counter())
+    return found
+
+
+def _json_array(*items: Any) -> Any:
+    return (func.json_build_array if _dialect() == "postgresql" else func.json_array)(*items)
+
+
+def _week_within(selection: Selection, monday: Any) -> Selection | None:
+    """The days of a week (by its Monday) inside the selection, or None if none are."""
+    since = max(selection.start, _as_date(monday))
+    until = min(selection.end, _as_date(monday) + timedelta(6))
+    return replace(selection, start=since, end=until) if since <= until else None
+
+
+def _as_date(value: Any) -> date:
+    """A week key as a date (SQLite gives the Monday as ISO text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 _MAX_TERMS = 400  # compound SELECT terms per statement (SQLite allows 500)
@@ -498,7 +562,7 @@ def _group_column(group_by: str | None) -> Any | None:
     if group_by == "agent":
         return Figures.agent_id
     if group_by == "week":
-        return week_of(Figures.created_at)
+        return week_of(Figures.created_at, _dialect())
     raise Invalid(
         f"Cannot group by {group_by!r}.",
         fields={"group_by": [f"One of: {', '.join(GROUPINGS)}."]},
@@ -515,13 +579,6 @@ def day_of(column: Any) -> Any:
     if _dialect() == "postgresql":
         return cast(func.timezone(_UTC, column), Date)
     return func.date(column)
-
-
-def week_of(column: Any) -> Any:
-    """The Monday (UTC) starting the week of a timestamp column."""
-    if _dialect() == "postgresql":
-        return cast(func.date_trunc(literal_column("'week'"), func.timezone(_UTC, column)), Date)
-    return func.date(column, literal_column("'weekday 0'"), literal_column("'-6 days'"))
 
 
 def _key(value: Any) -> str | None:
@@ -544,26 +601,13 @@ def figure_table(
     """Counts, SLA attainment and percentiles for the whole selection and for each group,
     computed together (the total is there also when the selection is empty). `measures`
     limits the percentiles computed to those measures (the others stay empty)."""
-    group = _group_column(group_by)
-    where = selection.filed()
-    grouped = [] if group is None else [group]
-    counts: Select[Any] = select(
-        *grouped,
-        func.count(),
-        func.count(Figures.resolved_at),
-        func.count(Figures.sla_met),
-        func.coalesce(func.sum(case((Figures.sla_met.is_(True), 1), else_=0)), 0),
-    ).where(*where)
-    counts = _covering(counts)
     rows: dict[Any, GroupFigures] = {}
-    for row in db.session.execute(counts.group_by(*grouped)):
-        g, numbers = (row[0], row[1:]) if grouped else (TOTAL, row)
-        count, resolved, counted, met = (int(n) for n in numbers)
+    for g, (count, resolved, counted, met) in _counts(selection, group_by).items():
         if count:
             rows[g] = GroupFigures(_key(g), "", count, resolved, counted, met)
     keys = [k for k in rows if k is not TOTAL]
     total = rows.pop(TOTAL, None) or GroupFigures(None, "All requests")
-    if grouped:
+    if group_by is not None:
         for field_name in ("count", "resolved", "sla_counted", "sla_met"):
             setattr(total, field_name, sum(getattr(r, field_name) for r in rows.values()))
     rows[TOTAL] = total
@@ -581,6 +625,43 @@ def figure_table(
     _label(groups, group_by)
     total.key, total.label = None, "All requests"
     return total, sorted(groups, key=lambda r: (r.key is None, r.key or ""))
+
+
+def _counts(selection: Selection, group_by: str | None) -> dict[Any, list[int]]:
+    """Per group (or `TOTAL`): requests, resolved, counted for the SLA, SLA met. Whole weeks
+    from the rollups, the rest from the index covering every figure."""
+    found: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    split = _split(selection, group_by)
+    if split.weeks is not None:
+        for (figure, key, number), n in _rolled_up(
+            COUNTS, selection, split.weeks, group_by
+        ).items():
+            tally = found[key]
+            if figure == "filed":
+                tally[0] += n
+            elif figure == "resolved":
+                tally[1] += n
+            else:
+                tally[2] += n
+                tally[3] += n if number == 1 else 0
+    group = _group_column(group_by)
+    grouped = [] if group is None else [group]
+    for part in split.rest:
+        counts: Select[Any] = select(
+            *grouped,
+            func.count(),
+            func.count(Figures.resolved_at),
+            func.count(Figures.sla_met),
+            func.coalesce(func.sum(case((Figures.sla_met.is_(True), 1), else_=0)), 0),
+        ).where(*part.filed())
+        for row in db.session.execute(_covering(counts).group_by(*grouped)):
+            key, numbers = (row[0], row[1:]) if grouped else (TOTAL, row)
+            if group_by == "week":
+                key = _as_date(key)
+            tally = found[key]
+            for i, n in enumerate(numbers):
+                tally[i] += int(n)
+    return found
 
 
 def _label(rows: list[GroupFigures], group_by: str | None) -> None:
@@ -655,40 +736,17 @@ class Bucket:
     count: int
 
 
-def _bucket_sums(value: Any, buckets: Iterable[tuple[str, float, float | None]]) -> list[Any]:
-    sums = []
-    for _label, low, high in buckets:
-        inside = value >= low if high is None else and_(value >= low, value < high)
-        sums.append(func.coalesce(func.sum(case((inside, 1), else_=0)), 0))
-    return sums
-
-
 def resolution_histogram(selection: Selection) -> list[Bucket]:
-    """How many requests of the selection were resolved within each span of calendar time."""
+    """How many requests of the selection were resolved within each span of calendar time.
+
+    From the duration's bucket counts: the buckets below an edge count whole, and the one
+    bucket an edge cuts is counted up to the edge by one more index seek.
+    """
     value = Figures.resolution_seconds
+    counts = _histograms(value, selection, None, [])[TOTAL]
     where = [*selection.filed(), value.is_not(None)]
-    if _dialect() == "postgresql":
-        row = db.session.execute(select(*_bucket_sums(value, RESOLUTION_BUCKETS)).where(*where))
-        counts = [int(n) for n in row.one()]
-    else:
-        counts = _spans_from_buckets(value, where, RESOLUTION_BUCKETS)
-    return [
-        Bucket(label, low, high, n)
-        for (label, low, high), n in zip(RESOLUTION_BUCKETS, counts, strict=True)
-    ]
-
-
-def _spans_from_buckets(
-    value: Any,
-    where: Sequence[ColumnElement[bool]],
-    spans: Sequence[tuple[str, float, float | None]],
-) -> list[int]:
-    """SQLite: how many values fall in each span (from 0 up, each span starting where the one
-    before ends), from the duration's bucket counts: the buckets below an edge count whole,
-    and the one bucket an edge cuts is counted up to the edge by one more index seek."""
-    counts = _bucket_counts(value, where)
     bucket: Any = getattr(Figures, bucket_column(value.key))
-    edges = [high for _label, _low, high in spans[:-1] if high is not None]
+    edges = [high for _label, _low, high in RESOLUTION_BUCKETS[:-1] if high is not None]
     cuts = [int(duration_bucket(edge) or 0) for edge in edges]
     parts = [
         select(func.count()).where(bucket == cut, value < edge, *where).scalar_subquery()
@@ -700,7 +758,12 @@ def _spans_from_buckets(
         for cut, part in zip(cuts, inside, strict=True)
     ]
     totals = [0, *below, sum(counts.values())]
-    return [high - low for low, high in itertools.pairwise(totals)]
+    return [
+        Bucket(label, low, high, top - bottom)
+        for (label, low, high), (bottom, top) in zip(
+            RESOLUTION_BUCKETS, itertools.pairwise(totals), strict=True
+        )
+    ]
 
 
 # What is open now ------------------------------------------------------------------------

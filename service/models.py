@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_login import UserMixin
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -406,8 +407,9 @@ def _duration_index(column: str) -> Index:
         "console_type",
         "agent_id",
         sqlite_where=text(f"{bucket} IS NOT NULL"),
+        postgresql_where=text(f"{bucket} IS NOT NULL"),
     )
-    return index.ddl_if(dialect="sqlite")  # PostgreSQL has percentile_cont
+    return index
 
 
 class RequestFigures(Model):
@@ -468,6 +470,23 @@ class RequestFigures(Model):
     def _set_bucket(self, key: str, seconds: float | None) -> float | None:
         setattr(self, bucket_column(key), duration_bucket(seconds))
         return seconds
+
+
+class FigureRollup(Model):
+    """Weekly tallies of `request_figures` (see service.rollups): how many requests filed in
+    a UTC week, of a kind and console type, have a figure in a bucket."""
+
+    __tablename__ = "figure_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}  # stored in key order: a range is one read
+
+    figure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)  # the Monday starting it
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"), primary_key=True)
+    console_type: Mapped[ConsoleType] = mapped_column(
+        _enum(ConsoleType, "console_type"), primary_key=True
+    )
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class Notification(Model):

@@ -1,20 +1,31 @@
 """Hand-made request histories for the figures' tests, written straight into the projection.
 
-Rows are stored as the projection would have left them (`requests`, `request_figures`, and a
-claimed task when asked), which is fast and gives exact figures to check.
+Rows are stored as the projection would have left them (`requests`, `request_figures` and its
+rollups, and a claimed task when asked), which is fast and gives exact figures to check.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
 
+from service import rollups
 from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db
-from service.models import Console, Instance, Request, RequestFigures, Task, User
+from service.models import (
+    Console,
+    FigureRollup,
+    Instance,
+    Request,
+    RequestFigures,
+    Task,
+    User,
+)
 
 MARCH = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 HOUR = 3600.0
@@ -74,23 +85,23 @@ def store(app: Flask, *rows: Past) -> list[str]:
             )
             db.session.add(request)
             db.session.flush()
-            db.session.add(
-                RequestFigures(
-                    request_id=request.id,
-                    created_at=created,
-                    resolved_at=resolved,
-                    kind=row.kind,
-                    console_type=console.type,
-                    outcome=status if status.is_terminal else None,
-                    agent_id=user(row.agent).id if row.agent else None,
-                    first_response_seconds=_seconds(row.first_response),
-                    first_response_business_seconds=_seconds(row.first_response),
-                    resolution_seconds=_seconds(row.resolution),
-                    resolution_business_seconds=_seconds(row.business),
-                    customer_wait_seconds=_seconds(row.wait),
-                    sla_met=row.sla_met,
-                )
+            figures = RequestFigures(
+                request_id=request.id,
+                created_at=created,
+                resolved_at=resolved,
+                kind=row.kind,
+                console_type=console.type,
+                outcome=status if status.is_terminal else None,
+                agent_id=user(row.agent).id if row.agent else None,
+                first_response_seconds=_seconds(row.first_response),
+                first_response_business_seconds=_seconds(row.first_response),
+                resolution_seconds=_seconds(row.resolution),
+                resolution_business_seconds=_seconds(row.business),
+                customer_wait_seconds=_seconds(row.wait),
+                sla_met=row.sla_met,
             )
+            db.session.add(figures)
+            rollups.change(Counter(), rollups.tallies(figures))
             if row.claimed_by:
                 db.session.add(
                     Task(
@@ -109,3 +120,23 @@ def store(app: Flask, *rows: Past) -> list[str]:
 
 def _seconds(hours: float | None) -> float | None:
     return None if hours is None else hours * HOUR
+
+
+def rollup_rows(app: Flask) -> tuple[Counter[tuple[str, ...]], Counter[tuple[str, ...]]]:
+    """The rollups as stored (rows of zero left out) and as a recount of `request_figures`
+    gives them now, each row keyed by its columns as text."""
+    with app.app_context():
+        # One snapshot for both reads, though a workflow of another test may still write
+        # (SQLite's read transaction is one already).
+        if db.engine.dialect.name == "postgresql":
+            db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        stored = db.session.execute(select(FigureRollup.__table__)).all()
+        recounted = db.session.execute(rollups.counted(db.engine.dialect.name)).all()
+    return (
+        Counter({_as_text(row[:-1]): row[-1] for row in stored if row[-1]}),
+        Counter({_as_text(row[:-1]): row[-1] for row in recounted}),
+    )
+
+
+def _as_text(key: Any) -> tuple[str, ...]:
+    return tuple(str(getattr(part, "value", part)) for part in key)

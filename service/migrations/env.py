@@ -7,8 +7,6 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import TypeDecorator
 
-from service.extensions import autogenerate_filter
-
 config = context.config
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
@@ -36,7 +34,6 @@ def configure_args():
     args = dict(current_app.extensions["migrate"].configure_args)
     args.setdefault("render_item", render_item)
     args.setdefault("compare_type", True)
-    args.setdefault("include_object", autogenerate_filter(get_engine().dialect.name))
     return args
 
 

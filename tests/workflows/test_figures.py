@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from service import rollups
 from service.domain import MEASURE_COLUMNS, RequestStatus, bucket_column, duration_bucket
 from service.extensions import db
 from service.models import Request, RequestFigures, User
 from tests.conftest import Factory
+from tests.history import rollup_rows
 from tests.workflows.test_request_api import (
     claim_and_decide,
     decide,
@@ -44,6 +47,8 @@ def test_figures_follow_consent_review_and_completion(
     assert figures.created_at == request.created_at
     assert figures.first_response_seconds is None and figures.resolved_at is None
     assert figures.sla_met is None and figures.outcome is None
+    stored, recounted = rollup_rows(app)  # the weekly rollups move with the figures
+    assert stored == recounted and stored[("filed", *_week_of(figures))] == 1
 
     decide(admin, task_of(admin, request_id, "consent"), "grant")
     assert claim_and_decide(agent, request_id, "review", "approve").status_code == 200
@@ -73,6 +78,15 @@ def test_figures_follow_consent_review_and_completion(
     for column in MEASURE_COLUMNS:  # the projection stores each duration with its bucket
         seconds = getattr(figures, column)
         assert getattr(figures, bucket_column(column)) == duration_bucket(seconds), column
+    stored, recounted = rollup_rows(app)
+    assert stored == recounted and stored[("resolved", *_week_of(figures))] == 1
+    assert stored[("sla_met", *_week_of(figures, 1))] == 1
+
+
+def _week_of(figures: RequestFigures, bucket: int = 0) -> tuple[str, ...]:
+    """A rollup row's key after its figure: the request's week, kind, console type, bucket."""
+    week = rollups.week_start(figures.created_at.astimezone(UTC).date())
+    return (week.isoformat(), figures.kind.value, figures.console_type.value, str(bucket))
 
 
 def test_a_cancelled_request_is_resolved_but_not_counted_for_sla(
@@ -88,6 +102,9 @@ def test_a_cancelled_request_is_resolved_but_not_counted_for_sla(
     assert figures.outcome == RequestStatus.CANCELLED
     assert figures.resolution_seconds is not None and figures.agent_id is None
     assert figures.sla_met is None
+    stored, recounted = rollup_rows(app)
+    assert stored == recounted and stored[("resolved", *_week_of(figures))] == 1
+    assert not [key for key in stored if key[0] == "sla_met"]  # not judged against the SLA
 
 
 def test_agent_figures_name_who_took_the_request_up(
