@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, false, select, true
+from sqlalchemy import Select, exists, false, func, literal_column, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.domain import RequestKind, Role, missing_for_slide_in
@@ -173,18 +173,28 @@ def relationship_between(console: Console, instance: Instance) -> RelationshipVi
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list, in the API's list shape."""
+    """One page of a list, in the API's list shape. When `total_exact` is false, `total` is
+    a lower bound: the list was counted only that far."""
 
     items: list[Any]
     page: int
     per_page: int
     total: int
+    total_exact: bool = True
 
 
-def paginate(query: Select[Any], page: int, per_page: int) -> Page:
-    """Run a select one page at a time."""
-    result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
-    return Page(list(result.items), page, per_page, result.total or 0)
+def paginate(query: Select[Any], page: int, per_page: int, count_up_to: int | None = None) -> Page:
+    """Run a select one page at a time, counting every row, or with `count_up_to` only that
+    many (and at least up to this page), so a list of a million rows is not counted whole."""
+    if count_up_to is None:
+        result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+        return Page(list(result.items), page, per_page, result.total or 0)
+    items = list(db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars())
+    limit = max(count_up_to, page * per_page)
+    rows: Select[Any] = query.with_only_columns(literal_column("1"), maintain_column_froms=True)
+    rows = rows.order_by(None).limit(limit + 1)
+    found = db.session.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
+    return Page(items, page, per_page, min(int(found), limit), int(found) <= limit)
 
 
 def list_relationships(

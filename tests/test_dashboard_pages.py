@@ -24,6 +24,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from service import metrics
+from service import requests as service_requests
 from service.domain import RequestKind, RequestStatus
 from service.extensions import db
 from service.models import User
@@ -560,6 +561,42 @@ def test_api_lists_with_the_same_filters(app: Flask, history: dict[str, str], ap
     assert sorted(item["id"] for item in answer.json["items"]) == sorted(
         [history["rejected"], history["risky"]]
     )
+
+
+def test_a_long_list_is_counted_only_so_far(
+    app: Flask,
+    manager: FlaskClient,
+    history: dict[str, str],
+    api_as: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A manager may see a million requests: a list is counted up to LIST_COUNT_UP_TO (3
+    here) and at least to the page shown, and says there are more, instead of counting all."""
+    store(app, *(Past(created=MARCH + timedelta(hours=i), resolution=1) for i in range(25)))
+    api = api_as("boss")
+    whole = api.get("/api/v1/requests", query_string={"per_page": 200}).json
+    assert whole["total_exact"] is True and whole["total"] == len(whole["items"]) > 30
+    monkeypatch.setattr(service_requests, "LIST_COUNT_UP_TO", 3)
+
+    first = api.get("/api/v1/requests", query_string={"per_page": 2}).json
+    assert (first["total"], first["total_exact"], len(first["items"])) == (3, False, 2)
+    third = api.get("/api/v1/requests", query_string={"per_page": 2, "page": 3}).json
+    assert (third["total"], third["total_exact"]) == (6, False)  # counted past page 3
+    last_page = (whole["total"] + 1) // 2
+    last = api.get("/api/v1/requests", query_string={"per_page": 2, "page": last_page}).json
+    assert (last["total"], last["total_exact"]) == (whole["total"], True)
+    seen = [
+        item["id"]
+        for page in range(1, last_page + 1)
+        for item in api.get("/api/v1/requests", query_string={"per_page": 2, "page": page}).json[
+            "items"
+        ]
+    ]
+    assert seen == [item["id"] for item in whole["items"]]  # every page still lists its rows
+
+    html = manager.get("/requests").get_data(as_text=True)  # 20 a page: counted to 20
+    assert ">20+ requests<" in html
+    assert "Page 1 of 1+" in html and 'rel="next"' in html
 
 
 def test_api_documents_the_new_filters(client: FlaskClient) -> None:

@@ -34,6 +34,7 @@ def list_notifications(args: dict[str, Any]) -> dict[str, Any]:
         "page": page.page,
         "per_page": page.per_page,
         "total": page.total,
+        "total_exact": page.total_exact,
         "unread": service.unread_count(user),
     }
 

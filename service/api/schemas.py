@@ -81,7 +81,8 @@ class PageArgsSchema(Schema):
 
 
 def list_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
-    """The list shape of PRODUCT §5 (`items`, `page`, `per_page`, `total`) for an item schema."""
+    """The list shape of PRODUCT §5 (`items`, `page`, `per_page`, `total`) for an item schema,
+    with `total_exact` telling whether `total` is the whole count or a lower bound."""
     return type(
         name,
         (Schema,),
@@ -89,7 +90,17 @@ def list_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
             "items": fields.List(fields.Nested(item), required=True),
             "page": fields.Integer(required=True),
             "per_page": fields.Integer(required=True),
-            "total": fields.Integer(required=True),
+            "total": fields.Integer(
+                required=True,
+                metadata={"description": "How many items the list holds (see total_exact)."},
+            ),
+            "total_exact": fields.Boolean(
+                required=True,
+                metadata={
+                    "description": "False when the list was counted only up to `total` "
+                    "(10,000 requests or more): there are at least that many."
+                },
+            ),
         },
     )
 
