@@ -211,3 +211,21 @@ def test_openapi_document_describes_the_api(client: Any) -> None:
     bundle = client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js")
     assert bundle.status_code == 200
     bundle.close()
+
+
+def test_every_write_documents_its_503(client: Any) -> None:
+    """Any write can meet Temporal unreachable or SQLite too busy: the answer, 503 with
+    Retry-After and nothing done, is in the document for each, and so is a list's total."""
+    spec = client.get("/api/v1/openapi.json").json
+    writes = [
+        (path, method, operation)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if method in ("post", "put", "patch", "delete")
+    ]
+    assert len(writes) >= 11
+    for path, method, operation in writes:
+        assert "503" in operation["responses"], (method, path)
+        assert "Retry-After" in operation["responses"]["503"]["description"]
+    listed = spec["components"]["schemas"]["RequestList"]["properties"]
+    assert listed["total_exact"]["type"] == "boolean"

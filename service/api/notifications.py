@@ -10,6 +10,7 @@ from service import auth
 from service import notifications as service
 from service.api import Blueprint
 from service.api.schemas import (
+    UNAVAILABLE,
     ErrorSchema,
     MarkedSchema,
     NotificationArgsSchema,
@@ -43,6 +44,7 @@ def list_notifications(args: dict[str, Any]) -> dict[str, Any]:
 @login_required
 @blp.response(200, MarkedSchema)
 @blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(503, **UNAVAILABLE)
 def mark_read(notification_id: int) -> dict[str, int]:
     """Mark one notification as read."""
     return {"marked": service.mark_read(auth.signed_in_user(), notification_id)}
@@ -51,6 +53,7 @@ def mark_read(notification_id: int) -> dict[str, int]:
 @blp.route("/read", methods=["POST"])
 @login_required
 @blp.response(200, MarkedSchema)
+@blp.alt_response(503, **UNAVAILABLE)
 def mark_all_read() -> dict[str, int]:
     """Mark all your notifications as read."""
     return {"marked": service.mark_read(auth.signed_in_user())}

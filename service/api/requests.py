@@ -10,6 +10,7 @@ from service import auth
 from service import requests as service
 from service.api import Blueprint
 from service.api.schemas import (
+    UNAVAILABLE,
     CancelSchema,
     CommentSchema,
     ErrorSchema,
@@ -40,11 +41,7 @@ def _detail(public_id: str) -> service.RequestDetail:
 @blp.response(201, RequestDetailSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="An open request already asks this")
 @blp.alt_response(422, schema=ErrorSchema, description="Unknown reference or nothing to do")
-@blp.alt_response(
-    503,
-    schema=ErrorSchema,
-    description="Temporal unreachable, or the SQLite database too busy; nothing filed",
-)
+@blp.alt_response(503, **UNAVAILABLE)
 def file_request(body: dict[str, Any]) -> service.RequestDetail:
     """File a request for one console and one instance."""
     user = auth.signed_in_user()
@@ -89,6 +86,7 @@ def get_request(public_id: str) -> service.RequestDetail:
 @blp.arguments(CancelSchema)
 @blp.response(200, RequestDetailSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Too late to cancel")
+@blp.alt_response(503, **UNAVAILABLE)
 def cancel_request(body: dict[str, Any], public_id: str) -> service.RequestDetail:
     """Cancel a request before it is applied."""
     user = auth.signed_in_user()
@@ -100,6 +98,7 @@ def cancel_request(body: dict[str, Any], public_id: str) -> service.RequestDetai
 @login_required
 @blp.arguments(CommentSchema)
 @blp.response(201, TimelineEntrySchema)
+@blp.alt_response(503, **UNAVAILABLE)
 def add_comment(body: dict[str, Any], public_id: str) -> TimelineEvent:
     """Comment on a request; internal notes are for Customer Service only."""
     user = auth.signed_in_user()
@@ -112,6 +111,7 @@ def add_comment(body: dict[str, Any], public_id: str) -> TimelineEvent:
 @blp.arguments(ResponseSchema)
 @blp.response(200, RequestDetailSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="No question is waiting")
+@blp.alt_response(503, **UNAVAILABLE)
 def respond(body: dict[str, Any], public_id: str) -> service.RequestDetail:
     """Answer Customer Service's question; the request goes back to the same agent."""
     user = auth.signed_in_user()

@@ -80,6 +80,14 @@ class PageArgsSchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+# The 503 of every write: documented with `@blp.alt_response(503, **UNAVAILABLE)`.
+UNAVAILABLE: dict[str, Any] = {
+    "schema": ErrorSchema,
+    "description": "Temporal unreachable, or the SQLite database too busy: nothing was done. "
+    "Retry after the seconds in Retry-After.",
+}
+
+
 def list_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
     """The list shape of PRODUCT §5 (`items`, `page`, `per_page`, `total`) for an item schema,
     with `total_exact` telling whether `total` is the whole count or a lower bound."""

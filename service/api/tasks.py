@@ -10,6 +10,7 @@ from service import auth
 from service import requests as service
 from service.api import Blueprint
 from service.api.schemas import (
+    UNAVAILABLE,
     ErrorSchema,
     RequestDetailSchema,
     TaskArgsSchema,
@@ -48,6 +49,7 @@ def list_tasks(args: dict[str, Any]) -> Page:
 @login_required
 @blp.response(200, RequestDetailSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Claimed by someone else (named)")
+@blp.alt_response(503, **UNAVAILABLE)
 def claim_task(task_id: int) -> service.RequestDetail:
     """Claim a task; a task claimed by someone else answers 409 naming them."""
     return _answer(service.claim_task(auth.signed_in_user(), task_id))
@@ -57,6 +59,7 @@ def claim_task(task_id: int) -> service.RequestDetail:
 @login_required
 @blp.response(200, RequestDetailSchema)
 @blp.alt_response(409, schema=ErrorSchema)
+@blp.alt_response(503, **UNAVAILABLE)
 def release_task(task_id: int) -> service.RequestDetail:
     """Put a task you claimed back in the queue."""
     return _answer(service.release_task(auth.signed_in_user(), task_id))
@@ -67,6 +70,7 @@ def release_task(task_id: int) -> service.RequestDetail:
 @blp.arguments(TaskReassignSchema)
 @blp.response(200, RequestDetailSchema)
 @blp.alt_response(403, schema=ErrorSchema, description="Managers only")
+@blp.alt_response(503, **UNAVAILABLE)
 def reassign_task(body: dict[str, Any], task_id: int) -> service.RequestDetail:
     """Give a task to an agent or manager (managers only)."""
     return _answer(service.reassign_task(auth.signed_in_user(), task_id, body["assignee"]))
@@ -78,6 +82,7 @@ def reassign_task(body: dict[str, Any], task_id: int) -> service.RequestDetail:
 @blp.response(200, RequestDetailSchema)
 @blp.alt_response(403, schema=ErrorSchema)
 @blp.alt_response(409, schema=ErrorSchema)
+@blp.alt_response(503, **UNAVAILABLE)
 def complete_task(body: dict[str, Any], task_id: int) -> service.RequestDetail:
     """Decide a task: approve, reject or request_info (review); grant or decline (consent)."""
     user = auth.signed_in_user()

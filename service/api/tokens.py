@@ -9,6 +9,7 @@ from flask_login import login_required
 from service import auth
 from service.api import Blueprint
 from service.api.schemas import (
+    UNAVAILABLE,
     ErrorSchema,
     TokenCreatedSchema,
     TokenCreateSchema,
@@ -26,6 +27,7 @@ blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="AP
 @blp.response(201, TokenCreatedSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="Wrong username or password")
 @blp.alt_response(429, schema=ErrorSchema, description="Too many failed attempts")
+@blp.alt_response(503, **UNAVAILABLE)
 def create_token(body: dict[str, Any]) -> dict[str, Any]:
     """Create a personal API token from a username and password."""
     user = auth.authenticate(body["username"], body["password"])
@@ -46,6 +48,7 @@ def list_tokens() -> Page:
 @login_required
 @blp.response(204)
 @blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(503, **UNAVAILABLE)
 def revoke_token(token_id: int) -> None:
     """Revoke one of your API tokens; it stops working at once."""
     auth.revoke_token(auth.signed_in_user(), token_id)
