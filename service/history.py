@@ -1054,7 +1054,7 @@ class PostgresWriter(Writer):
         # VACUUM as well: it marks the new pages all-visible, so counts and index-only scans
         # need not visit the table (autovacuum would, some time later). Not in a transaction.
         self.conn.commit()
-        tables = ", ".join([*(table for table, _ in TABLES), "figure_rollups"])
+        tables = ", ".join([*(table for table, _ in TABLES), "figure_rollups", "agent_rollups"])
         self.conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
             f"VACUUM (ANALYZE) {tables}"
         )

@@ -54,8 +54,17 @@ from service.domain import (
 )
 from service.errors import Invalid, NotFound
 from service.extensions import db
-from service.models import Console, FigureRollup, Request, RequestFigures, Task, User, utcnow
-from service.rollups import COUNTS, week_of
+from service.models import (
+    AgentRollup,
+    Console,
+    FigureRollup,
+    Request,
+    RequestFigures,
+    Task,
+    User,
+    utcnow,
+)
+from service.rollups import COUNTS, NO_AGENT, week_of
 
 Figures = RequestFigures
 GROUPINGS = ("kind", "console_type", "agent", "week")
@@ -211,10 +220,9 @@ def percentiles(
     fractions: Sequence[float] = PERCENTILES,
     group_by: str | None = None,
     keys: Iterable[Any] = (),
-    extra: Sequence[ColumnElement[bool]] = (),
 ) -> dict[Any, tuple[float, ...]]:
     """Continuous percentiles of one duration column: `percentile_table` for one column."""
-    return percentile_table([value], selection, fractions, group_by, keys, extra)[value.key]
+    return percentile_table([value], selection, fractions, group_by, keys)[value.key]
 
 
 def percentile_table(
@@ -223,10 +231,9 @@ def percentile_table(
     fractions: Sequence[float] = PERCENTILES,
     group_by: str | None = None,
     keys: Iterable[Any] = (),
-    extra: Sequence[ColumnElement[bool]] = (),
 ) -> dict[str, dict[Any, tuple[float, ...]]]:
     """Continuous percentiles of duration columns over the selection's rows with a value (and
-    the `extra` conditions), in SQL.
+    in SQL.
 
     Returns {column key: {group key: (one value per fraction)}} for each group that has
     values, and under `TOTAL` for all the rows together (with or without groups). Linear
@@ -240,7 +247,7 @@ def percentile_table(
         found[value.key] = {}
         if group_by is not None and not keys:
             continue
-        found[value.key] = _bucketed_percentiles(value, selection, fractions, group_by, keys, extra)
+        found[value.key] = _bucketed_percentiles(value, selection, fractions, group_by, keys)
     return found
 
 
@@ -250,7 +257,6 @@ def _bucketed_percentiles(
     fractions: Sequence[float],
     group_by: str | None,
     keys: list[Any],
-    extra: Sequence[ColumnElement[bool]],
 ) -> dict[Any, tuple[float, ...]]:
     """Exact percentiles without sorting the whole range.
 
@@ -260,15 +266,15 @@ def _bucketed_percentiles(
     sorted, by a query that skips to the rank inside it.
     """
     bucket: Any = getattr(Figures, bucket_column(value.key))
-    histograms = _histograms(value, selection, group_by, keys, extra)
-    conditions = [*selection.filed(), *extra, value.is_not(None)]
+    histograms = _histograms(value, selection, group_by, keys)
+    conditions = [*selection.filed(), value.is_not(None)]
     wanted: list[tuple[Any, list[ColumnElement[bool]], list[tuple[int, int]]]] = [
         (TOTAL, conditions, sorted(histograms[TOTAL].items()))
     ]
     wanted += [
         (
             key,
-            [*_group_conditions(selection, group_by, key), *extra, value.is_not(None)],
+            [*_group_conditions(selection, group_by, key), value.is_not(None)],
             sorted(histograms[key].items()),
         )
         for key in keys
@@ -326,16 +332,14 @@ class _Split:
     rest: list[Selection]
 
 
-def _split(
-    selection: Selection, group_by: str | None, extra: Sequence[ColumnElement[bool]] = ()
-) -> _Split:
-    """The rollups hold no agents: a selection of one agent, figures per agent, or rows picked
-    by `extra` conditions are counted from `request_figures` alone."""
-    if selection.agent_id is not None or group_by == "agent" or extra:
-        return _Split(None, [selection])
+def _split(selection: Selection, group_by: str | None) -> _Split:
+    """`figure_rollups` has no agents and `agent_rollups` no kinds or console types: figures
+    that need both are counted from `request_figures` alone."""
+    by_agent = group_by == "agent" or selection.agent_id is not None
+    by_kind = group_by in ("kind", "console_type") or selection.kind or selection.console_type
     first = selection.start + timedelta(days=(7 - selection.start.weekday()) % 7)
     last = selection.end - timedelta(days=(selection.end.weekday() + 1) % 7) - timedelta(6)
-    if last < first:
+    if (by_agent and by_kind) or last < first:
         return _Split(None, [selection])
     rest = []
     if first > selection.start:
@@ -349,9 +353,15 @@ def _rolled_up(
     figures: Sequence[str], selection: Selection, weeks: tuple[date, date], group_by: str | None
 ) -> Counter[tuple[str, Any, int]]:
     """Counts over whole weeks from the rollups: {(figure, group key or TOTAL, bucket): n}."""
-    rolled = FigureRollup
-    group: Any = {"kind": rolled.kind, "console_type": rolled.console_type, "week": rolled.week}
-    group = group.get(group_by) if group_by else None
+    rolled: Any = FigureRollup
+    if group_by == "agent" or selection.agent_id is not None:
+        rolled = AgentRollup
+    group = {
+        "kind": getattr(rolled, "kind", None),
+        "console_type": getattr(rolled, "console_type", None),
+        "agent": getattr(rolled, "agent_id", None),
+        "week": rolled.week,
+    }.get(group_by or "")
     grouped = [rolled.figure, *([] if group is None else [group]), rolled.bucket]
     statement = select(*grouped, func.sum(rolled.count)).where(
         rolled.figure.in_(figures), rolled.week >= weeks[0], rolled.week <= weeks[1]
@@ -360,9 +370,13 @@ def _rolled_up(
         statement = statement.where(rolled.kind == selection.kind)
     if selection.console_type is not None:
         statement = statement.where(rolled.console_type == selection.console_type)
+    if selection.agent_id is not None:
+        statement = statement.where(rolled.agent_id == selection.agent_id)
     found: Counter[tuple[str, Any, int]] = Counter()
     for row in db.session.execute(statement.group_by(*grouped)):
         figure, *key, number, count = row
+        if group_by == "agent" and key[0] == NO_AGENT:
+            key = [None]
         found[(figure, key[0] if key else TOTAL, int(number))] += int(count)
     return found
 
@@ -372,11 +386,10 @@ def _histograms(
     selection: Selection,
     group_by: str | None,
     keys: list[Any],
-    extra: Sequence[ColumnElement[bool]] = (),
 ) -> dict[Any, Counter[int]]:
     """How many values of a duration column each bucket holds, for the selection (`TOTAL`)
     and each group: whole weeks from the rollups, the rest from the bucket index alone."""
-    split = _split(selection, group_by, extra)
+    split = _split(selection, group_by)
     found: dict[Any, Counter[int]] = {key: Counter() for key in [TOTAL, *keys]}
     if split.weeks is not None:
         for (_figure, key, number), n in _rolled_up(
@@ -386,7 +399,7 @@ def _histograms(
                 found[key][number] += n
     bucket: Any = getattr(Figures, bucket_column(value.key))
     for part in split.rest:
-        where = [*part.filed(), *extra, value.is_not(None)]
+        where = [*part.filed(), value.is_not(None)]
         if group_by is None:
             found[TOTAL].update(_bucket_counts(value, where))
         elif group_by == "week":
@@ -394,7 +407,7 @@ def _histograms(
             for key in keys:
                 week = _week_within(part, key)
                 if week is not None:
-                    where = [*week.filed(), *extra, value.is_not(None)]
+                    where = [*week.filed(), value.is_not(None)]
                     found[key].update(_bucket_counts(value, where))
         else:
             # Groups by a column the index holds: one pass, a sum per group, handed back
@@ -865,16 +878,10 @@ def agents(selection: Selection) -> list[AgentLoad]:
             .group_by(Task.assignee_id)
         ).all()
     )
-    where = [*selection.filed(), Figures.agent_id.in_(ids)]
-    resolved = dict(
-        db.session.execute(
-            select(Figures.agent_id, func.count(Figures.resolved_at))
-            .where(*where)
-            .group_by(Figures.agent_id)
-        ).all()
-    )
+    counts = _counts(selection, "agent")
+    taken_up = [i for i in ids if counts.get(i, (0,))[0]]
     columns = (Figures.first_response_seconds, Figures.first_response_business_seconds)
-    found = percentile_table(columns, selection, (0.5,), "agent", ids, [Figures.agent_id.in_(ids)])
+    found = percentile_table(columns, selection, (0.5,), "agent", taken_up)
     calendar, business = (found[column.key] for column in columns)
     return [
         AgentLoad(
@@ -882,7 +889,7 @@ def agents(selection: Selection) -> list[AgentLoad]:
             username=u.username,
             name=u.display_name or u.username,
             open_tasks=int(load.get(u.id, 0)),
-            resolved=int(resolved.get(u.id, 0)),
+            resolved=counts.get(u.id, (0, 0))[1],
             first_response_p50=calendar.get(u.id, (None,))[0],
             first_response_business_p50=business.get(u.id, (None,))[0],
         )

@@ -489,6 +489,20 @@ class FigureRollup(Model):
     count: Mapped[int] = mapped_column(Integer)
 
 
+class AgentRollup(Model):
+    """The same weekly tallies by agent (the one who first took the request up; 0 for none)
+    instead of kind and console type, for the figures per agent and of one agent."""
+
+    __tablename__ = "agent_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    figure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
 class Notification(Model):
     """An in-app notification for one user."""
 

@@ -1,11 +1,11 @@
-"""Weekly rollups of the turnaround figures (`figure_rollups`), kept beside `request_figures`.
+"""Weekly rollups of the turnaround figures, kept beside `request_figures`.
 
-A dashboard range reads its whole weeks from here (one row per week, kind, console type,
-figure and bucket) and only the part weeks at either end from `request_figures`, so the
-figures of a 90-day range cost about the same at a million requests as at ten thousand.
+A dashboard range reads its whole weeks from here and only the part weeks at either end from
+`request_figures`, so the figures of a 90-day range cost about the same at a million requests
+as at ten thousand.
 
-A row counts the requests filed in a UTC week (Monday to Sunday), of a kind and console type,
-that have a figure in a bucket:
+A rollup row counts the requests filed in a UTC week (Monday to Sunday) that have a figure in
+a bucket:
 
 - `filed`: every request (bucket 0);
 - `resolved`: the resolved ones (bucket 0);
@@ -13,11 +13,15 @@ that have a figure in a bucket:
 - each duration column (`resolution_seconds`, ...): its values by duration bucket
   (`service.domain.duration_bucket`).
 
+`figure_rollups` splits them by kind and console type, `agent_rollups` by agent (the one who
+first took the request up, 0 for none): the figures of a kind, a console type or both read
+the first, those per agent or of one agent the second. A range filtered by an agent and by a
+kind or console type too reads `request_figures` alone (one agent's share of a range is
+small).
+
 The projection adds each change of a request's figures as it writes them (`change`); writers
 of history in bulk rebuild the rollups from `request_figures` afterwards (`rebuild`). A count
-that drops to zero stays as a row of zero. Agents are not rolled up: a dozen agents times
-every bucket would outgrow what the rollups save, so figures for one agent or per agent read
-`request_figures` (one agent's share of a range is small).
+that drops to zero stays as a row of zero.
 """
 
 from __future__ import annotations
@@ -45,14 +49,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain import MEASURE_COLUMNS, bucket_column
 from service.extensions import db
-from service.models import FigureRollup, RequestFigures
+from service.models import AgentRollup, FigureRollup, RequestFigures
 
 Figures = RequestFigures
 COUNTS = ("filed", "resolved", "sla_met")  # the figures that are counts, not durations
 FIGURES = (*COUNTS, *MEASURE_COLUMNS)
-# (figure, week, kind, console type, bucket): one rollup row's key
-Key = tuple[str, date, Any, Any, int]
-KEY_COLUMNS = ["figure", "week", "kind", "console_type", "bucket"]
+NO_AGENT = 0  # the agent of requests nobody took up yet
+# A request's place in the rollups: (figure, week, kind, console type, agent, bucket)
+Tally = tuple[str, date, Any, Any, int, int]
 
 
 def week_start(day: date) -> date:
@@ -71,9 +75,10 @@ def week_of(column: Any, dialect: str) -> Any:
     return func.date(column, literal_column("'weekday 0'"), literal_column("'-6 days'"))
 
 
-def tallies(figures: RequestFigures) -> Counter[Key]:
+def tallies(figures: RequestFigures) -> Counter[Tally]:
     """The rollup rows one request's figures count in, each once."""
     week = week_start(figures.created_at.astimezone(UTC).date())
+    agent = figures.agent_id or NO_AGENT
     found: list[tuple[str, int]] = [("filed", 0)]
     if figures.resolved_at is not None:
         found.append(("resolved", 0))
@@ -84,64 +89,81 @@ def tallies(figures: RequestFigures) -> Counter[Key]:
         if bucket is not None:
             found.append((column, bucket))
     return Counter(
-        (figure, week, figures.kind, figures.console_type, bucket) for figure, bucket in found
+        (figure, week, figures.kind, figures.console_type, agent, bucket)
+        for figure, bucket in found
     )
 
 
-def change(before: Mapping[Key, int], after: Mapping[Key, int]) -> None:
+def change(before: Mapping[Tally, int], after: Mapping[Tally, int]) -> None:
     """Move the rollups from one state of a request's figures (`tallies`, empty for a new
     request) to the next, in the current transaction."""
     delta = Counter(after)
     delta.subtract(before)
-    rows = [
-        {"figure": f, "week": w, "kind": k, "console_type": c, "bucket": b, "count": n}
-        for (f, w, k, c, b), n in delta.items()
-        if n
-    ]
+    by_kind: Counter[tuple[Any, ...]] = Counter()
+    by_agent: Counter[tuple[Any, ...]] = Counter()
+    for (figure, week, kind, console_type, agent, bucket), n in delta.items():
+        by_kind[(figure, week, kind, console_type, bucket)] += n
+        by_agent[(figure, week, agent, bucket)] += n
+    _add(FigureRollup, ["figure", "week", "kind", "console_type", "bucket"], by_kind)
+    _add(AgentRollup, ["figure", "week", "agent_id", "bucket"], by_agent)
+
+
+def _add(table: type[Any], key: list[str], delta: Counter[tuple[Any, ...]]) -> None:
+    rows = [{**dict(zip(key, k, strict=True)), "count": n} for k, n in delta.items() if n]
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
-    upsert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(FigureRollup)
+    upsert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     upsert = upsert.on_conflict_do_update(
-        index_elements=KEY_COLUMNS,
-        set_={"count": FigureRollup.count + upsert.excluded["count"]},
+        index_elements=key, set_={"count": table.count + upsert.excluded["count"]}
     )
     db.session.execute(upsert, rows)
 
 
-def counted(dialect: str) -> Select[Any]:
-    """Every rollup row as `request_figures` gives it now: (figure, week, kind, console type,
-    bucket, count)."""
+def counted(table: type[Any], dialect: str) -> Select[Any]:
+    """Every row of a rollup table as `request_figures` gives it now, in the table's column
+    order (the key, then the count)."""
     week = week_of(Figures.created_at, dialect)
+    if table is AgentRollup:
+        # Inlined, not bound: PostgreSQL matches the GROUP BY expression to this one textually.
+        agent = func.coalesce(Figures.agent_id, literal_column(str(NO_AGENT)))
+        split: list[Any] = [agent.label("agent_id")]
+    else:
+        split = [Figures.kind, Figures.console_type]
     parts = [
-        _count("filed", week, literal(0, Integer), []),
-        _count("resolved", week, literal(0, Integer), [Figures.resolved_at.is_not(None)]),
-        _count("sla_met", week, cast(Figures.sla_met, Integer), [Figures.sla_met.is_not(None)]),
+        _count("filed", week, split, literal(0, Integer), []),
+        _count("resolved", week, split, literal(0, Integer), [Figures.resolved_at.is_not(None)]),
+        _count(
+            "sla_met", week, split, cast(Figures.sla_met, Integer), [Figures.sla_met.is_not(None)]
+        ),
     ]
     for column in MEASURE_COLUMNS:
         bucket: Any = getattr(Figures, bucket_column(column))
-        parts.append(_count(column, week, bucket, [bucket.is_not(None)]))
+        parts.append(_count(column, week, split, bucket, [bucket.is_not(None)]))
     return union_all(*parts)  # type: ignore[return-value]
 
 
-def _count(figure: str, week: Any, bucket: Any, where: list[Any]) -> Select[Any]:
+def _count(figure: str, week: Any, split: list[Any], bucket: Any, where: list[Any]) -> Select[Any]:
     return (
         select(
             literal(figure).label("figure"),
             week.label("week"),
-            Figures.kind,
-            Figures.console_type,
+            *split,
             bucket.label("bucket"),
             func.count().label("count"),
         )
         .where(*where)
-        .group_by(week, Figures.kind, Figures.console_type, bucket)
+        .group_by(week, *split, bucket)
     )
+
+
+TABLES = (FigureRollup, AgentRollup)
 
 
 def rebuild(conn: Connection) -> None:
     """Recount every rollup from `request_figures`, in the connection's transaction (after
     figures were written in bulk, not through `change`)."""
-    conn.execute(delete(FigureRollup))
-    columns = [*KEY_COLUMNS, "count"]
-    conn.execute(insert(FigureRollup).from_select(columns, counted(conn.dialect.name)))
+    for table in TABLES:
+        conn.execute(delete(table))
+        columns = [column.name for column in table.__table__.columns]
+        conn.execute(insert(table).from_select(columns, counted(table, conn.dialect.name)))

@@ -19,7 +19,6 @@ from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db
 from service.models import (
     Console,
-    FigureRollup,
     Instance,
     Request,
     RequestFigures,
@@ -123,19 +122,23 @@ def _seconds(hours: float | None) -> float | None:
 
 
 def rollup_rows(app: Flask) -> tuple[Counter[tuple[str, ...]], Counter[tuple[str, ...]]]:
-    """The rollups as stored (rows of zero left out) and as a recount of `request_figures`
-    gives them now, each row keyed by its columns as text."""
+    """The rollups of both tables as stored (rows of zero left out) and as a recount of
+    `request_figures` gives them now, each row keyed by its table and columns as text."""
+    stored: Counter[tuple[str, ...]] = Counter()
+    recounted: Counter[tuple[str, ...]] = Counter()
     with app.app_context():
-        # One snapshot for both reads, though a workflow of another test may still write
+        # One snapshot for all reads, though a workflow of another test may still write
         # (SQLite's read transaction is one already).
         if db.engine.dialect.name == "postgresql":
             db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        stored = db.session.execute(select(FigureRollup.__table__)).all()
-        recounted = db.session.execute(rollups.counted(db.engine.dialect.name)).all()
-    return (
-        Counter({_as_text(row[:-1]): row[-1] for row in stored if row[-1]}),
-        Counter({_as_text(row[:-1]): row[-1] for row in recounted}),
-    )
+        for table in rollups.TABLES:
+            name = table.__tablename__
+            for row in db.session.execute(select(table.__table__)):
+                if row[-1]:
+                    stored[(name, *_as_text(row[:-1]))] = row[-1]
+            for row in db.session.execute(rollups.counted(table, db.engine.dialect.name)):
+                recounted[(name, *_as_text(row[:-1]))] = row[-1]
+    return stored, recounted
 
 
 def _as_text(key: Any) -> tuple[str, ...]:

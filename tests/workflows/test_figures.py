@@ -48,7 +48,8 @@ def test_figures_follow_consent_review_and_completion(
     assert figures.first_response_seconds is None and figures.resolved_at is None
     assert figures.sla_met is None and figures.outcome is None
     stored, recounted = rollup_rows(app)  # the weekly rollups move with the figures
-    assert stored == recounted and stored[("filed", *_week_of(figures))] == 1
+    assert stored == recounted and stored[_by_kind(figures, "filed")] == 1
+    assert stored[_by_agent(figures, "filed")] == 1 and figures.agent_id is None
 
     decide(admin, task_of(admin, request_id, "consent"), "grant")
     assert claim_and_decide(agent, request_id, "review", "approve").status_code == 200
@@ -79,14 +80,28 @@ def test_figures_follow_consent_review_and_completion(
         seconds = getattr(figures, column)
         assert getattr(figures, bucket_column(column)) == duration_bucket(seconds), column
     stored, recounted = rollup_rows(app)
-    assert stored == recounted and stored[("resolved", *_week_of(figures))] == 1
-    assert stored[("sla_met", *_week_of(figures, 1))] == 1
+    assert stored == recounted and stored[_by_kind(figures, "resolved")] == 1
+    assert stored[_by_kind(figures, "sla_met", 1)] == 1
+    assert stored[_by_agent(figures, "resolved")] == 1  # moved from "no agent" to the agent
+    assert [key for key in stored if key[:2] == ("agent_rollups", "filed")] == [
+        _by_agent(figures, "filed")
+    ]
 
 
-def _week_of(figures: RequestFigures, bucket: int = 0) -> tuple[str, ...]:
-    """A rollup row's key after its figure: the request's week, kind, console type, bucket."""
-    week = rollups.week_start(figures.created_at.astimezone(UTC).date())
-    return (week.isoformat(), figures.kind.value, figures.console_type.value, str(bucket))
+def _by_kind(figures: RequestFigures, figure: str, bucket: int = 0) -> tuple[str, ...]:
+    """The key of the `figure_rollups` row a request counts in for a figure."""
+    kind, console_type = figures.kind.value, figures.console_type.value
+    return ("figure_rollups", figure, _week(figures), kind, console_type, str(bucket))
+
+
+def _by_agent(figures: RequestFigures, figure: str, bucket: int = 0) -> tuple[str, ...]:
+    """The key of the `agent_rollups` row a request counts in for a figure."""
+    agent = str(figures.agent_id or rollups.NO_AGENT)
+    return ("agent_rollups", figure, _week(figures), agent, str(bucket))
+
+
+def _week(figures: RequestFigures) -> str:
+    return rollups.week_start(figures.created_at.astimezone(UTC).date()).isoformat()
 
 
 def test_a_cancelled_request_is_resolved_but_not_counted_for_sla(
@@ -103,8 +118,8 @@ def test_a_cancelled_request_is_resolved_but_not_counted_for_sla(
     assert figures.resolution_seconds is not None and figures.agent_id is None
     assert figures.sla_met is None
     stored, recounted = rollup_rows(app)
-    assert stored == recounted and stored[("resolved", *_week_of(figures))] == 1
-    assert not [key for key in stored if key[0] == "sla_met"]  # not judged against the SLA
+    assert stored == recounted and stored[_by_kind(figures, "resolved")] == 1
+    assert not [key for key in stored if key[1] == "sla_met"]  # not judged against the SLA
 
 
 def test_agent_figures_name_who_took_the_request_up(

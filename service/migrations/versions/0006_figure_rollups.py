@@ -1,7 +1,7 @@
 """figure rollups: weekly tallies of the turnaround figures; PostgreSQL gets the bucket indexes
 
-The dashboard reads a range's whole weeks from `figure_rollups` and only its part weeks from
-`request_figures` (service.rollups), and computes percentiles the same way on both databases,
+The dashboard reads a range's whole weeks from `figure_rollups` (by kind and console type) or
+`agent_rollups` (by agent) and only its part weeks from `request_figures` (service.rollups), and computes percentiles the same way on both databases,
 so PostgreSQL now has the duration bucket indexes SQLite had since 0004.
 
 Revision ID: 0006
@@ -40,6 +40,16 @@ def upgrade():
         sa.PrimaryKeyConstraint('figure', 'week', 'kind', 'console_type', 'bucket', name=op.f('pk_figure_rollups')),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        'agent_rollups',
+        sa.Column('figure', sa.String(length=40), nullable=False),
+        sa.Column('week', sa.Date(), nullable=False),
+        sa.Column('agent_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('bucket', sa.SmallInteger(), nullable=False),
+        sa.Column('count', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('figure', 'week', 'agent_id', 'bucket', name=op.f('pk_agent_rollups')),
+        sqlite_with_rowid=False,
+    )
     bind = op.get_bind()
     rollups.rebuild(bind)
     if bind.dialect.name == "postgresql":
@@ -52,13 +62,13 @@ def upgrade():
                 postgresql_where=sa.text(f"{bucket} IS NOT NULL"),
             )
         op.execute("ANALYZE request_figures")
-        op.execute("ANALYZE figure_rollups")
-    else:
-        op.execute("ANALYZE figure_rollups")
+    op.execute("ANALYZE figure_rollups")
+    op.execute("ANALYZE agent_rollups")
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         for column in MEASURE_COLUMNS:
             op.drop_index(f"ix_request_figures_{bucket_column(column)}", "request_figures")
+    op.drop_table('agent_rollups')
     op.drop_table('figure_rollups')
