@@ -339,7 +339,8 @@ class Task(Model):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("request_id", "key"),
-        Index("ix_tasks_state_type", "state", "type"),
+        # Covering the queue's count: an agent's queue leaves out what they may not approve.
+        Index("ix_tasks_state_type", "state", "type", "excluded_user_id"),
         Index("ix_tasks_assignee_state", "assignee_id", "state"),
     )
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from temporalio.client import (
@@ -696,8 +696,12 @@ class TaskFilters:
 def _task_scope(user: User) -> tuple[ColumnElement[bool], list[ColumnElement[bool]]]:
     """The tasks a user's queue holds: a condition on tasks, and any on their requests."""
     role = Role(user.role)
-    if role in (Role.AGENT, Role.MANAGER):
-        return Task.type.in_((TaskType.REVIEW, TaskType.SECOND_APPROVAL)), []
+    reviews = Task.type.in_((TaskType.REVIEW, TaskType.SECOND_APPROVAL))
+    if role == Role.AGENT:  # not the second approval of a request the agent approved first
+        mine = or_(Task.excluded_user_id.is_(None), Task.excluded_user_id != user.id)
+        return and_(reviews, mine), []
+    if role == Role.MANAGER:  # every review, to oversee and reassign
+        return reviews, []
     if role == Role.ADMIN:
         return true(), []
     if role == Role.INSTANCE_ADMIN:

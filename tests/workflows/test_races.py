@@ -146,7 +146,7 @@ def test_the_second_approval_goes_to_one_of_two_racing_approvers(
     review = task_of(first, request_id, "review")
     first.post(f"/api/v1/tasks/{review['id']}/claim")
     assert decide(first, review, "approve").json["status"] == "awaiting_second_approval"
-    task = task_of(first, request_id, "second_approval")
+    task = task_of(approvers["agent2"], request_id, "second_approval")
 
     winner = race_to_claim(approvers, task["id"])
 

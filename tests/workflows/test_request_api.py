@@ -129,7 +129,10 @@ def test_dissociate_needs_two_different_approvers(
     wait_status(partner, request_id, "awaiting_agent")
     after_first = claim_and_decide(first, request_id, "review", "approve")
     assert after_first.json["status"] == "awaiting_second_approval"
-    second_task = task_of(first, request_id, "second_approval")
+    second_task = task_of(second, request_id, "second_approval")
+    # The first approver's queue does not offer it; taking it anyway is refused.
+    queue = first.get("/api/v1/tasks", query_string={"per_page": 200}).json
+    assert second_task["id"] not in [task["id"] for task in queue["items"]]
     refused = first.post(f"/api/v1/tasks/{second_task['id']}/claim")
     assert refused.status_code == 403
     assert "another agent or a manager" in refused.json["error"]["message"]
