@@ -645,6 +645,7 @@ def figure_table(
 def _counts(selection: Selection, group_by: str | None) -> dict[Any, list[int]]:
     """Per group (or `TOTAL`): requests, resolved, counted for the SLA, SLA met. Whole weeks
     from the rollups, the rest from the index covering every figure."""
+    group = _group_column(group_by)  # refuses an unknown grouping
     found: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     split = _split(selection, group_by)
     if split.weeks is not None:
@@ -659,7 +660,6 @@ def _counts(selection: Selection, group_by: str | None) -> dict[Any, list[int]]:
             else:
                 tally[2] += n
                 tally[3] += n if number == 1 else 0
-    group = _group_column(group_by)
     grouped = [] if group is None else [group]
     for part in split.rest:
         counts: Select[Any] = select(

@@ -53,7 +53,6 @@ from service.models import AgentRollup, FigureRollup, RequestFigures
 
 Figures = RequestFigures
 COUNTS = ("filed", "resolved", "sla_met")  # the figures that are counts, not durations
-FIGURES = (*COUNTS, *MEASURE_COLUMNS)
 NO_AGENT = 0  # the agent of requests nobody took up yet
 # A request's place in the rollups: (figure, week, kind, console type, agent, bucket)
 Tally = tuple[str, date, Any, Any, int, int]
@@ -109,7 +108,10 @@ def change(before: Mapping[Tally, int], after: Mapping[Tally, int]) -> None:
 
 
 def _add(table: type[Any], key: list[str], delta: Counter[tuple[Any, ...]]) -> None:
-    rows = [{**dict(zip(key, k, strict=True)), "count": n} for k, n in delta.items() if n]
+    # In key order, so two transactions touching the same rows lock them in the same order
+    # (PostgreSQL) and cannot deadlock.
+    changed = sorted((k, n) for k, n in delta.items() if n)
+    rows = [{**dict(zip(key, k, strict=True)), "count": n} for k, n in changed]
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name

@@ -259,6 +259,14 @@ def test_a_range_that_ends_before_it_starts_is_refused() -> None:
     assert "to" in refused.value.fields
 
 
+@pytest.mark.parametrize("days", [3, 28])  # inside a week; whole weeks from the rollups
+def test_an_unknown_grouping_is_refused_whatever_the_range(app: Flask, days: int) -> None:
+    selection = metrics.Selection(date(2026, 3, 2), date(2026, 3, 2) + timedelta(days=days - 1))
+    with app.app_context(), pytest.raises(Invalid) as refused:
+        metrics.figure_table(selection, "colour")
+    assert "group_by" in refused.value.fields
+
+
 # The API ----------------------------------------------------------------------------------
 
 URL = "/api/v1/metrics/turnaround"
