@@ -47,7 +47,10 @@ class ProjectionActivities:
     def project_request(self, state: Projection) -> ProjectionResult:
         """Mirror the workflow's state; idempotent, and never goes back to an older state."""
         with self.app.app_context():
-            request = db.session.get(Request, state.number)
+            # Locked (PostgreSQL; SQLite's writer holds the whole database): an attempt that
+            # timed out still runs to its end, and its retry must wait for it and then see its
+            # `projected_seq`, not write the same change twice (the figures' rollups add).
+            request = db.session.get(Request, state.number, with_for_update={"of": Request})
             if request is None:
                 raise ApplicationError(
                     f"Request {state.number} is not in the database.",
