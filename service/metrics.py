@@ -457,8 +457,8 @@ def _bucket_numbers() -> Any:
 
 
 def _bucket_counts(value: Any, where: Sequence[ColumnElement[bool]]) -> dict[int, int]:
-    """SQLite: how many values of a duration column each bucket holds among the rows `where`
-    selects (a span of filing time and filters), from the duration's bucket index alone."""
+    """How many values of a duration column each bucket holds among the rows `where` selects
+    (a span of filing time and filters), from the duration's bucket index alone."""
     bucket: Any = getattr(Figures, bucket_column(value.key))
     each = _bucket_numbers()
     count = select(func.count()).where(bucket == each.c.n, *where).scalar_subquery()

@@ -1,7 +1,8 @@
 """Turnaround figures on small hand-made histories: exact values, on SQLite and PostgreSQL.
 
 The suite runs on both databases (LINKDESK_TEST_DATABASE_URL), so every exact figure here is
-checked on each: the same answers from `percentile_cont` and from SQLite's window method.
+checked on each: the same answers from the one bucketed method on both databases, equal to
+`percentile_cont` (tests/test_figure_rollups.py compares with PostgreSQL's own).
 """
 
 from __future__ import annotations
@@ -378,7 +379,7 @@ def test_percentiles_match_the_reference_across_buckets_ties_and_groups(
     app: Flask, demo_directory: Factory
 ) -> None:
     """Random durations from zero to weeks, with many ties and zeros, in three groups: every
-    median and p90 equals percentile_cont computed apart (SQLite ranks them per bucket)."""
+    median and p90 equals percentile_cont computed apart (the ranks are read per bucket)."""
     import random
 
     draw = random.Random(7)
