@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.kinds import KINDS
+from domain.vocabulary import RequestKind
 from service import admin
 from service.directory import relationship_between
-from service.domain import RequestKind
 from service.extensions import db
 from service.models import AppliedChange, Console, Instance
 from workflows.shared import ApplyChange, ApplyResult
@@ -22,12 +23,6 @@ log = logging.getLogger(__name__)
 # Test-only, off unless set: "before_commit:SECONDS" or "after_commit:SECONDS" holds the apply
 # at that point, so tests/workflows/test_crash_safety.py can kill the worker exactly there.
 TEST_PAUSE_ENV = "LINKDESK_TEST_APPLY_PAUSE"
-
-TARGET_FLAGS = {  # (access_enabled, linked) after the change; None leaves a flag alone
-    RequestKind.ENABLE_ACCESS: (True, None),
-    RequestKind.ESTABLISH_LINK: (None, True),
-    RequestKind.DISSOCIATE_LINK: (False, False),
-}
 
 
 class DirectoryActivities:
@@ -69,12 +64,12 @@ class DirectoryActivities:
             )
         kind = RequestKind(change.kind)
         current = relationship_between(console, instance)
-        access, linked = TARGET_FLAGS[kind]
+        access, linked = KINDS[kind].target(current.access_enabled, current.linked)
         row = admin.set_relationship(
             console,
             instance,
-            access_enabled=current.access_enabled if access is None else access,
-            linked=current.linked if linked is None else linked,
+            access_enabled=access,
+            linked=linked,
             actor=change.actor,
             reason=change.request_id,
         )

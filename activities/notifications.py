@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
-from service.domain import Role
+from domain.vocabulary import Role
 from service.extensions import db
 from service.models import Notification, OutboxEmail, Request, User, user_instances, utcnow
 from workflows.shared import Notify

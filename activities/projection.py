@@ -10,9 +10,11 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.kinds import KINDS
+from domain.sla import SlaState
+from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
 from service import rollups
 from service.directory import relationship_between
-from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db, reading_only
 from service.models import (
     Console,
@@ -24,17 +26,6 @@ from service.models import (
     TimelineEvent,
 )
 from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
-
-EFFECT_HOLDS = {  # whether the change a kind asks for is already in place
-    RequestKind.ENABLE_ACCESS: lambda access, linked: access,
-    RequestKind.ESTABLISH_LINK: lambda access, linked: linked,
-    RequestKind.DISSOCIATE_LINK: lambda access, linked: not access and not linked,
-}
-
-
-def effect_holds(kind: RequestKind, access_enabled: bool, linked: bool) -> bool:
-    """Whether a request of this kind would change nothing."""
-    return bool(EFFECT_HOLDS[kind](access_enabled, linked))
 
 
 class ProjectionActivities:
@@ -106,7 +97,7 @@ class ProjectionActivities:
         request.first_response_at = state.first_response_at
         request.first_response_due = state.first_response_due
         request.resolution_due = state.resolution_due
-        request.sla_state = state.sla_state
+        request.sla_state = SlaState(state.sla_state)
         request.customer_wait_seconds = state.customer_wait_seconds
         request.projected_seq = state.seq
         for snapshot in state.tasks:
@@ -140,7 +131,7 @@ class ProjectionActivities:
         figures.customer_wait_seconds = state.customer_wait_seconds if ended else None
         figures.customer_wait_business_seconds = state.customer_wait_business_seconds
         figures.sla_met = (
-            state.sla_state == "met" if ended and request.status.counts_for_sla else None
+            state.sla_state == SlaState.MET if ended and request.status.counts_for_sla else None
         )
         rollups.change(before, rollups.tallies(figures))
 
@@ -165,7 +156,7 @@ class ProjectionActivities:
             if not console or console.removed_at or not instance or instance.removed_at:
                 return True  # applying will fail with the reason
             current = relationship_between(console, instance)
-            return not effect_holds(RequestKind(check.kind), current.access_enabled, current.linked)
+            return not KINDS[RequestKind(check.kind)].holds(current.access_enabled, current.linked)
 
 
 def _seconds_since(start: datetime, end: datetime | None) -> float | None:

@@ -225,8 +225,9 @@ def stored_requests(var_dir: Path, codes: list[str]) -> tuple[str, list[Any]]:
     """
     from sqlalchemy import select
 
+    from domain.kinds import DEFAULT_POLICY
+    from domain.vocabulary import RequestKind, RequestStatus
     from service import create_app
-    from service.domain import DEFAULT_POLICY, RequestKind, RequestStatus
     from service.extensions import db
     from service.models import Console, Instance, Request, StatusPeriod, User, utcnow
     from service.requests import workflow_input

@@ -13,9 +13,9 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
+from domain.vocabulary import ConsoleType, Role
 from service.auth import hash_password
 from service.directory import is_valid_code, normalise_code
-from service.domain import ConsoleType, Role
 from service.errors import Conflict, Invalid
 from service.extensions import db
 from service.models import AuditEvent, Console, Instance, Relationship, User

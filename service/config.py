@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from workflows.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar
 
 ENV_PREFIX = "LINKDESK"
 DEFAULT_SECRET_KEY = "linkdesk-insecure-development-key"
@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_FROM": "linkdesk@localhost",
     "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's method string, e.g. "scrypt:32768:8:1"
     "TOKEN_TTL_DAYS": 90,
-    # Business hours of the SLA clock (see workflows.calendar.BusinessCalendar.from_config).
+    # Business hours of the SLA clock (see domain.calendar.BusinessCalendar.from_config).
     "SLA_CALENDAR": {
         "timezone": "UTC",
         "workdays": [0, 1, 2, 3, 4],

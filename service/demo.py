@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select
 
+from domain.vocabulary import ConsoleType, Role
 from service import admin, config
-from service.domain import ConsoleType, Role
 from service.errors import Conflict
 from service.extensions import db
 from service.models import Console, Instance

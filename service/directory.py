@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, exists, false, func, literal_column, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.domain import RequestKind, Role, missing_for_slide_in
+from domain.kinds import missing_for_slide_in
+from domain.vocabulary import RequestKind, Role
 from service.errors import NotFound
 from service.extensions import db
 from service.models import Console, Instance, Relationship, User, user_instances

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.domain import TaskState
+from domain.vocabulary import TaskState
 from service.extensions import db
 from service.models import Request, Task
 from service.temporal import bridge

@@ -39,13 +39,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import Connection, select, text
 
-from service import config, rollups
-from service.domain import (
+from domain.calendar import BusinessCalendar
+from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
+from domain.kinds import DEFAULT_POLICY, KINDS
+from domain.vocabulary import (
     CONSENT_EXPIRY_DAYS,
-    DEFAULT_POLICY,
-    DEFAULT_SLA_HOURS,
     INFO_EXPIRY_DAYS,
-    MEASURE_COLUMNS,
     ConsoleType,
     RequestKind,
     RequestStatus,
@@ -53,22 +52,20 @@ from service.domain import (
     Step,
     TaskState,
     TaskType,
-    bucket_column,
-    duration_bucket,
 )
+from service import config, rollups
 from service.extensions import db
 from service.models import (
     ApprovalPolicy,
     Console,
     Instance,
     Relationship,
-    SlaTarget,
+    SlaTargetSetting,
     User,
     format_request_id,
     user_instances,
 )
-from workflows.calendar import BusinessCalendar
-from workflows.request import EFFECT_TEXT, SYSTEM
+from workflows.request import SYSTEM
 
 DEFAULT_DAYS = 1095
 DEFAULT_BATCH = 5000
@@ -422,9 +419,16 @@ def load_directory(conn: Connection) -> Directory:
         select(ApprovalPolicy.kind, ApprovalPolicy.console_type, ApprovalPolicy.steps)
     ):
         steps[(RequestKind(kind), ConsoleType(console_type))] = tuple(policy)
-    targets = dict(DEFAULT_SLA_HOURS)
+    targets = {
+        kind: (rule.default_sla.first_response_hours, rule.default_sla.resolution_hours)
+        for kind, rule in KINDS.items()
+    }
     for kind, first_hours, resolution_hours in conn.execute(
-        select(SlaTarget.kind, SlaTarget.first_response_hours, SlaTarget.resolution_hours)
+        select(
+            SlaTargetSetting.kind,
+            SlaTargetSetting.first_response_hours,
+            SlaTargetSetting.resolution_hours,
+        )
     ):
         targets[RequestKind(kind)] = (first_hours, resolution_hours)
     return Directory(
@@ -800,7 +804,7 @@ class Simulator:
             life.event(done, SYSTEM, "apply_failed", APPLY_FAILURE)
             life.finish(done, RequestStatus.FAILED, f"Failed: {APPLY_FAILURE}")
         else:
-            life.finish(done, RequestStatus.COMPLETED, f"Done: {EFFECT_TEXT[kind]}.")
+            life.finish(done, RequestStatus.COMPLETED, KINDS[kind].done_text)
         return life
 
     def _admin(self, instance_id: int) -> Person:
@@ -930,7 +934,7 @@ class Simulator:
 
 
 def _no_action_text(kind: RequestKind, console_code: str, instance_code: str) -> str:
-    return f"No action needed: for {console_code} and {instance_code}, {EFFECT_TEXT[kind]} already."
+    return KINDS[kind].no_action_text(console_code, instance_code)
 
 
 # Writing ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ projection) and its weekly rollups (`figure_rollups`, see service.rollups) or, f
 open right now, over `requests` and `tasks`. Nothing loads requests into Python: counts and
 sums are aggregates, and percentiles are exact and interpolated like PostgreSQL's
 `percentile_cont`, by one method on both databases. Each duration is stored and indexed with
-its bucket (`service.domain.DURATION_BUCKETS`): a range's values are counted per bucket (its
+its bucket (`domain.durations.DURATION_BUCKETS`): a range's values are counted per bucket (its
 whole weeks from the rollups, the days around them from the index), and the rank wanted is
 then read from the one bucket that holds it. So a range costs its weeks and a few buckets'
 rows, not all its requests, and the figures stay fast as the history grows.
@@ -42,16 +42,9 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 from sqlalchemy import values as sql_values
 
-from service.domain import (
-    DURATION_BUCKETS,
-    ConsoleType,
-    RequestKind,
-    RequestStatus,
-    Role,
-    TaskState,
-    bucket_column,
-    duration_bucket,
-)
+from domain.durations import DURATION_BUCKETS, bucket_column, duration_bucket
+from domain.sla import SlaState
+from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState
 from service.errors import Invalid, NotFound
 from service.extensions import db
 from service.models import (
@@ -445,7 +438,7 @@ def _as_date(value: Any) -> date:
 
 
 _MAX_TERMS = 400  # compound SELECT terms per statement (SQLite allows 500)
-BUCKETS = range(len(DURATION_BUCKETS) + 2)  # every bucket number (service.domain)
+BUCKETS = range(len(DURATION_BUCKETS) + 2)  # every bucket number (domain.durations)
 
 
 def _bucket_numbers() -> Any:
@@ -828,7 +821,7 @@ def backlog(selection: Selection, now: datetime) -> Backlog:
         sums.append(func.coalesce(func.sum(case((inside, 1), else_=0)), 0))
     sla = [
         func.coalesce(func.sum(case((Request.sla_state == state, 1), else_=0)), 0)
-        for state in ("at_risk", "breached")
+        for state in (SlaState.AT_RISK, SlaState.BREACHED)
     ]
     # Conditional sums, not GROUP BY: one pass over the open requests' own index.
     statuses = [

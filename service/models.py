@@ -28,18 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from service.domain import (
-    MEASURE_COLUMNS,
-    ConsoleType,
-    RequestKind,
-    RequestStatus,
-    Role,
-    TaskState,
-    TaskType,
-    bucket_column,
-    duration_bucket,
-    missing_for_slide_in,
-)
+from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
+from domain.kinds import missing_for_slide_in
+from domain.sla import SlaTarget
+from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
 from service.extensions import Model, db
 
 
@@ -246,7 +238,7 @@ class ApprovalPolicy(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class SlaTarget(Model):
+class SlaTargetSetting(Model):
     """First-response and resolution targets of a request kind, in business hours."""
 
     __tablename__ = "sla_targets"
@@ -255,6 +247,11 @@ class SlaTarget(Model):
     first_response_hours: Mapped[float] = mapped_column(Float)
     resolution_hours: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def target(self) -> SlaTarget:
+        """The targets as the domain checks and uses them."""
+        return SlaTarget(self.first_response_hours, self.resolution_hours)
 
 
 class Request(Model):
@@ -459,7 +456,7 @@ class RequestFigures(Model):
     customer_wait_seconds: Mapped[float | None] = mapped_column(Float)
     customer_wait_business_seconds: Mapped[float | None] = mapped_column(Float)
     sla_met: Mapped[bool | None] = mapped_column(Boolean)
-    # Each duration's bucket (service.domain.duration_bucket), set with the duration.
+    # Each duration's bucket (domain.durations.duration_bucket), set with the duration.
     first_response_bucket: Mapped[int | None] = mapped_column(SmallInteger)
     first_response_business_bucket: Mapped[int | None] = mapped_column(SmallInteger)
     resolution_bucket: Mapped[int | None] = mapped_column(SmallInteger)

@@ -26,20 +26,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.projection import effect_holds
+from domain.kinds import DEFAULT_POLICY, KINDS
+from domain.sla import SlaState, SlaTarget
+from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
 from service import metrics
 from service.directory import Page, paginate, relationship_between, resolve_console
 from service.directory import resolve_instance as resolve_instance_ref
-from service.domain import (
-    DEFAULT_POLICY,
-    DEFAULT_SLA_HOURS,
-    ConsoleType,
-    RequestKind,
-    RequestStatus,
-    Role,
-    TaskState,
-    TaskType,
-)
 from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
 from service.extensions import db, done_writing
 from service.models import (
@@ -48,7 +40,7 @@ from service.models import (
     Instance,
     Request,
     RequestFigures,
-    SlaTarget,
+    SlaTargetSetting,
     StatusPeriod,
     Task,
     TimelineEvent,
@@ -60,7 +52,6 @@ from service.models import (
     workflow_id_for,
 )
 from service.temporal import bridge
-from workflows.calendar import SlaState
 from workflows.request import RequestWorkflow
 from workflows.shared import (
     CONFLICT,
@@ -76,11 +67,6 @@ from workflows.shared import (
 
 T = TypeVar("T")
 CUSTOMER_SERVICE = (Role.AGENT, Role.MANAGER, Role.ADMIN)
-NO_ACTION_TEXT = {
-    RequestKind.ENABLE_ACCESS: "access is already enabled",
-    RequestKind.ESTABLISH_LINK: "the link is already established",
-    RequestKind.DISSOCIATE_LINK: "the firm is already dissociated (no link and no access)",
-}
 
 
 def actor_of(user: User) -> Actor:
@@ -387,11 +373,9 @@ def _policy_steps(kind: RequestKind, console: Console) -> list[str]:
     return [step.value for step in DEFAULT_POLICY[(kind, console.type)]]
 
 
-def _sla_hours(kind: RequestKind) -> tuple[float, float]:
-    row = db.session.get(SlaTarget, kind)
-    if row is not None:
-        return row.first_response_hours, row.resolution_hours
-    return DEFAULT_SLA_HOURS[kind]
+def _sla_target(kind: RequestKind) -> SlaTarget:
+    row = db.session.get(SlaTargetSetting, kind)
+    return row.target if row is not None else KINDS[kind].default_sla
 
 
 def fileable_kinds(user: User) -> tuple[RequestKind, ...]:
@@ -438,10 +422,11 @@ def file_request(
     """File a request and start its workflow; nothing is left behind when that fails."""
     console, instance = _resolve_for_filing(user, kind, console_ref, instance_ref)
     current = relationship_between(console, instance)
-    if effect_holds(kind, current.access_enabled, current.linked):
+    rule = KINDS[kind]
+    if rule.holds(current.access_enabled, current.linked):
         raise NothingToDo(
-            f"No request needed: for {console.code} and {instance.code}, {NO_ACTION_TEXT[kind]}.",
-            fields={"kind": [f"Nothing to do: {NO_ACTION_TEXT[kind]}."]},
+            f"No request needed: for {console.code} and {instance.code}, {rule.already}.",
+            fields={"kind": [f"Nothing to do: {rule.already}."]},
         )
     now = utcnow()
     request = Request(
@@ -491,7 +476,7 @@ def _duplicate(kind: RequestKind, console: Console, instance: Instance) -> Confl
 
 def workflow_input(request: Request) -> RequestInput:
     """The workflow's input for a stored request."""
-    first_response, resolution = _sla_hours(request.kind)
+    sla = _sla_target(request.kind)
     requester = request.requester
     return RequestInput(
         request_id=request.public_id,
@@ -504,8 +489,8 @@ def workflow_input(request: Request) -> RequestInput:
         instance_code=request.instance.code,
         requester=actor_of(requester),
         steps=list(request.steps),
-        first_response_hours=first_response,
-        resolution_hours=resolution,
+        first_response_hours=sla.first_response_hours,
+        resolution_hours=sla.resolution_hours,
         calendar=dict(current_app.config["SLA_CALENDAR"]),
         created_at=request.created_at,
     )

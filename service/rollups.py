@@ -11,7 +11,7 @@ a bucket:
 - `resolved`: the resolved ones (bucket 0);
 - `sla_met`: those judged against the SLA, in bucket 1 when met and 0 when not;
 - each duration column (`resolution_seconds`, ...): its values by duration bucket
-  (`service.domain.duration_bucket`).
+  (`domain.durations.duration_bucket`).
 
 `figure_rollups` splits them by kind and console type, `agent_rollups` by agent (the one who
 first took the request up, 0 for none): the figures of a kind, a console type or both read
@@ -47,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.domain import MEASURE_COLUMNS, bucket_column
+from domain.durations import MEASURE_COLUMNS, bucket_column
 from service.extensions import db
 from service.models import AgentRollup, FigureRollup, RequestFigures
 

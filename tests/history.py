@@ -14,8 +14,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
 from service import rollups
-from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db
 from service.models import (
     Console,

@@ -10,9 +10,9 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import func, select
 
+from domain.vocabulary import Role
 from service import demo
 from service.cli import main
-from service.domain import Role
 from service.extensions import db
 from service.models import AuditEvent, Console, Instance, Relationship, User
 from tests.conftest import Factory

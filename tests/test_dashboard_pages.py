@@ -23,9 +23,9 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from domain.vocabulary import RequestKind, RequestStatus
 from service import metrics
 from service import requests as service_requests
-from service.domain import RequestKind, RequestStatus
 from service.extensions import db
 from service.models import User
 from service.requests import REQUEST_CSV_COLUMNS

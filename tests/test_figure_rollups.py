@@ -14,8 +14,8 @@ from flask import Flask
 from sqlalchemy import Float, func, literal, select
 from sqlalchemy.dialects import postgresql
 
+from domain.vocabulary import ConsoleType, RequestKind
 from service import metrics, rollups
-from service.domain import ConsoleType, RequestKind
 from service.extensions import db
 from service.models import RequestFigures
 from tests.conftest import Factory

@@ -11,24 +11,16 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import func, select
 
+from domain.calendar import BusinessCalendar
+from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
+from domain.vocabulary import RequestKind, RequestStatus, Role, TaskState, TaskType
 from service import metrics
 from service.cli import main
-from service.domain import (
-    MEASURE_COLUMNS,
-    RequestKind,
-    RequestStatus,
-    Role,
-    TaskState,
-    TaskType,
-    bucket_column,
-    duration_bucket,
-)
 from service.extensions import db
 from service.history import BusinessClock
 from service.models import Request, RequestFigures, Task, TimelineEvent, User, utcnow
 from tests.conftest import Factory
 from tests.history import rollup_rows
-from workflows.calendar import BusinessCalendar
 
 UNTIL = date(2026, 6, 1)
 

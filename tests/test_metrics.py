@@ -16,14 +16,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from domain.calendar import BusinessCalendar, Pause, business_figures
+from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, TaskState, TaskType
 from service import metrics
-from service.domain import ConsoleType, RequestKind, RequestStatus, TaskState, TaskType
 from service.errors import Invalid
 from service.extensions import db
 from service.models import Request, Task, User
 from tests.conftest import Factory
 from tests.history import HOUR, MARCH, Past, store
-from workflows.calendar import BusinessCalendar, Pause, business_figures
 
 
 def march(**filters: Any) -> metrics.Selection:

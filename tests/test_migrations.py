@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import text
 
-from service.domain import (
+from domain.durations import (
     DURATION_BUCKETS,
     MEASURE_COLUMNS,
     bucket_column,

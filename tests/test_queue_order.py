@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from service.domain import RequestKind, RequestStatus, TaskState, TaskType
+from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
 from service.extensions import db
 from service.models import Console, Instance, Request, Task, User
 from tests.conftest import Factory

@@ -19,7 +19,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from service.domain import (
+    from domain.calendar import BusinessCalendar, Pause, business_figures, due_at, sla_state
+    from domain.kinds import KINDS
+    from domain.sla import SlaState
+    from domain.vocabulary import (
         CONSENT_EXPIRY_DAYS,
         DECISIONS_BY_TASK,
         INFO_EXPIRY_DAYS,
@@ -30,14 +33,6 @@ with workflow.unsafe.imports_passed_through():
         Step,
         TaskState,
         TaskType,
-    )
-    from workflows.calendar import (
-        BusinessCalendar,
-        Pause,
-        SlaState,
-        business_figures,
-        due_at,
-        sla_state,
     )
     from workflows.shared import (
         CONFLICT,
@@ -88,11 +83,6 @@ NOTIFY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=20,
 )
-EFFECT_TEXT = {
-    RequestKind.ENABLE_ACCESS: "access is enabled",
-    RequestKind.ESTABLISH_LINK: "the link is established",
-    RequestKind.DISSOCIATE_LINK: "the firm is dissociated (no link, no access)",
-}
 
 
 def _refuse(kind: str, message: str) -> ApplicationError:
@@ -464,11 +454,8 @@ class RequestWorkflow:
         self._set_status(status)
 
     def _no_action_message(self) -> str:
-        kind = RequestKind(self.input.kind)
-        return (
-            f"No action needed: for {self.input.console_code} and {self.input.instance_code}, "
-            f"{EFFECT_TEXT[kind]} already."
-        )
+        rule = KINDS[RequestKind(self.input.kind)]
+        return rule.no_action_text(self.input.console_code, self.input.instance_code)
 
     def _notify(
         self,
@@ -628,8 +615,7 @@ class RequestWorkflow:
             self._event(SYSTEM, "apply_failed", reason)
             self._finish(RequestStatus.FAILED, f"Failed: {reason}")
         else:
-            kind = RequestKind(self.input.kind)
-            self._finish(RequestStatus.COMPLETED, f"Done: {EFFECT_TEXT[kind]}.")
+            self._finish(RequestStatus.COMPLETED, KINDS[RequestKind(self.input.kind)].done_text)
         await self._project()
 
     async def _send_notifications(self) -> None:
@@ -669,7 +655,7 @@ class RequestWorkflow:
             first_response_at=self.first_response_at,
             first_response_due=self._due(self.input.first_response_hours),
             resolution_due=self._due(self.input.resolution_hours),
-            sla_state=self.sla.value,
+            sla_state=self.sla,
             customer_wait_seconds=wait,
             first_responder_id=self.first_responder_id,
             first_response_business_seconds=business.first_response,

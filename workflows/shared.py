@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.sla import SlaState
+
 # Error types raised by update validators and handlers; the web maps them to HTTP statuses.
 NOT_FOUND = "NotFound"
 FORBIDDEN = "Forbidden"
@@ -120,7 +122,7 @@ class Projection:
     first_response_at: datetime | None = None
     first_response_due: datetime | None = None
     resolution_due: datetime | None = None
-    sla_state: str = "ok"
+    sla_state: SlaState = SlaState.OK
     customer_wait_seconds: float = 0.0
     # Turnaround figures on the SLA calendar, customer waits excluded (None until known).
     first_responder_id: int | None = None

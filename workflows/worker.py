@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from activities.directory import DirectoryActivities
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
-from service.domain import RequestStatus
+from domain.vocabulary import RequestStatus
 from service.extensions import db
 from service.models import utcnow
 from workflows.client import TemporalSettings, connect

@@ -8,8 +8,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
-from service.directory import is_valid_code
-from service.domain import (
+from domain.sla import SlaState
+from domain.vocabulary import (
     ConsoleType,
     Decision,
     RequestKind,
@@ -18,6 +18,7 @@ from service.domain import (
     TaskState,
     TaskType,
 )
+from service.directory import is_valid_code
 from service.models import format_request_id
 from service.requests import (
     AGE_BUCKETS,
@@ -341,7 +342,7 @@ class TaskArgsSchema(PageArgsSchema):
     type = fields.Enum(TaskType, by_value=True)
     assignee = fields.String(validate=validate.OneOf(["me", "unassigned"]))
     kind = fields.Enum(RequestKind, by_value=True)
-    sla = fields.String(validate=validate.OneOf(["ok", "at_risk", "breached", "paused", "met"]))
+    sla = fields.Enum(SlaState, by_value=True)
     console_type = fields.Enum(ConsoleType, by_value=True)
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from flask_login import login_required
 
+from domain.vocabulary import ConsoleType, RequestKind
 from service import auth, metrics
 from service import requests as service
-from service.domain import ConsoleType, RequestKind
 from service.errors import Invalid
 from service.models import utcnow
 from service.web import charts

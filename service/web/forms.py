@@ -8,11 +8,11 @@ import marshmallow as ma
 from flask import request
 from marshmallow import fields, validate
 
+from domain.sla import SlaState
+from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.api.schemas import RefField, RequestFilterArgs
-from service.domain import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.errors import Invalid
 from service.metrics import GROUPINGS
-from workflows.calendar import SlaState
 
 
 class FormSchema(ma.Schema):

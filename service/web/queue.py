@@ -15,10 +15,11 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from domain.sla import SlaState
+from domain.vocabulary import DECISIONS_BY_TASK, ConsoleType, Decision, RequestKind, Role, TaskType
 from service import auth, notifications
 from service import requests as service
 from service.directory import relationship_between
-from service.domain import DECISIONS_BY_TASK, ConsoleType, Decision, RequestKind, Role, TaskType
 from service.errors import Invalid, NotFound, ServiceError
 from service.models import Task, User, format_request_id, utcnow
 from service.web.forms import (
@@ -31,7 +32,6 @@ from service.web.forms import (
     ReassignForm,
     load_form,
 )
-from workflows.calendar import SlaState
 
 bp = Blueprint("queue", __name__)
 
@@ -41,7 +41,6 @@ PER_PAGE = 25
 REFRESH_SECONDS = 10  # how often the queue fetches itself again
 APPLYING_REFRESH_SECONDS = 2  # the task page, while the change is being applied
 NOT_HERE = "There is no page at this address."
-SLA_CHOICE_LABELS = {SlaState.OK: "On track", SlaState.AT_RISK: "At risk"}
 DONE_TEXT = {
     Decision.APPROVE: "You approved {id}; it is now {status}.",
     Decision.REJECT: "You rejected {id}; the requester sees your reason.",
@@ -130,7 +129,7 @@ def _filter_choices() -> dict[str, list[tuple[str, str]]]:
         "kind": [(kind.value, kind.label) for kind in RequestKind],
         "console_type": [(ct.value, ct.value.capitalize()) for ct in ConsoleType],
         "type": [(t.value, t.value.replace("_", " ").capitalize()) for t in QUEUE_TASK_TYPES],
-        "sla": [(s.value, SLA_CHOICE_LABELS.get(s, s.value.capitalize())) for s in SlaState],
+        "sla": [(s.value, s.label) for s in SlaState],
         "assignee": [("me", "Mine"), ("unassigned", "Unassigned")],
     }
 

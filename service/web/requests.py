@@ -14,10 +14,11 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from domain.sla import SlaState
+from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
 from service import auth, directory, metrics
 from service import requests as service
 from service.api.schemas import RequestFilterArgs
-from service.domain import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
 from service.errors import Conflict, Invalid, NotFound, ServiceError
 from service.models import Request, User
 from service.web.forms import (
@@ -43,13 +44,7 @@ OPEN_STATUSES = list(service.STATUS_GROUPS["open"])
 MORE_FILTERS = tuple(RequestFilterArgs().fields)
 # Shown to Customer Service only: who took a request up, and who holds it now.
 STAFF_FILTERS = ("agent", "assignee")
-SLA_FILTER_LABELS = {
-    "ok": "On track",
-    "at_risk": "At risk",
-    "breached": "Breached",
-    "paused": "Paused (waiting on the customer)",
-    "met": "Met",
-}
+SLA_FILTER_LABELS = {state.value: state.label for state in SlaState}
 # Who sees the link to a request's workflow in the Temporal Web UI (PRODUCT §4).
 TEMPORAL_UI_ROLES = (Role.AGENT, Role.MANAGER)
 

@@ -8,8 +8,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from domain.vocabulary import Role
 from service import auth, directory
-from service.domain import Role
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
 from service.web import requests as request_pages
 from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities
-from service.domain import RequestKind, RequestStatus
+from domain.vocabulary import RequestKind, RequestStatus
 from service.extensions import db
 from service.models import Instance, Notification, OutboxEmail, Request, User
 from tests.conftest import Factory, free_port

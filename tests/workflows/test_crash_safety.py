@@ -29,8 +29,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.directory import TEST_PAUSE_ENV
+from domain.kinds import DEFAULT_POLICY
+from domain.vocabulary import RequestKind, RequestStatus
 from service import create_app
-from service.domain import DEFAULT_POLICY, RequestKind, RequestStatus
 from service.extensions import db
 from service.models import (
     AppliedChange,

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
+from domain.vocabulary import RequestStatus
 from service import rollups
-from service.domain import MEASURE_COLUMNS, RequestStatus, bucket_column, duration_bucket
 from service.extensions import db
 from service.models import Request, RequestFigures, User
 from tests.conftest import Factory

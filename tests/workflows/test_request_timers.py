@@ -26,9 +26,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
 from service import requests as service
 from service.directory import relationship_between
-from service.domain import RequestKind, RequestStatus, TaskState, TaskType
 from service.errors import Conflict
 from service.extensions import db
 from service.models import (

@@ -9,7 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 from datetime import datetime, timezone
 
-from service.domain import DEFAULT_POLICY, DEFAULT_SLA_HOURS
+from domain.kinds import DEFAULT_POLICY, KINDS
+DEFAULT_SLA_HOURS = {k: (r.default_sla.first_response_hours, r.default_sla.resolution_hours) for k, r in KINDS.items()}
 
 
 # revision identifiers, used by Alembic.

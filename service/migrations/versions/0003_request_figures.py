@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from alembic import op
 import sqlalchemy as sa
 
-from service.domain import MEASURE_COLUMNS, duration_bucket_sql
+from domain.durations import MEASURE_COLUMNS, duration_bucket_sql
 
 
 # revision identifiers, used by Alembic.

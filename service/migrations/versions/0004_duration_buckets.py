@@ -13,7 +13,7 @@ Create Date: 2026-11-26 01:45:00
 from alembic import op
 import sqlalchemy as sa
 
-from service.domain import MEASURE_COLUMNS, bucket_column, duration_bucket_sql
+from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket_sql
 
 
 # revision identifiers, used by Alembic.

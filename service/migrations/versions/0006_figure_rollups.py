@@ -12,7 +12,7 @@ Create Date: 2026-11-26 06:00:00
 from alembic import op
 import sqlalchemy as sa
 
-from service.domain import MEASURE_COLUMNS, bucket_column
+from domain.durations import MEASURE_COLUMNS, bucket_column
 
 
 # revision identifiers, used by Alembic.

@@ -19,10 +19,11 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.sla import SlaState, target_duration
 
 _WEEK = timedelta(days=7)
 _DAY = timedelta(days=1)
@@ -424,28 +425,6 @@ def _format_time(value: time) -> str:
 
 
 @dataclass(frozen=True)
-class SlaTarget:
-    """How many business hours a request may take to its first response and to resolution."""
-
-    first_response_hours: float
-    resolution_hours: float
-
-    def __post_init__(self) -> None:
-        for name in ("first_response_hours", "resolution_hours"):
-            _target(getattr(self, name), name)
-
-
-class SlaState(StrEnum):
-    """Where a request stands against one SLA target."""
-
-    OK = "ok"
-    AT_RISK = "at_risk"
-    BREACHED = "breached"
-    PAUSED = "paused"
-    MET = "met"
-
-
-@dataclass(frozen=True)
 class Pause:
     """A span in which the SLA clock stood still, waiting on the customer; end None = ongoing."""
 
@@ -505,7 +484,7 @@ def due_at(
     now: datetime,
 ) -> datetime | None:
     """When the target is (or was) reached given the pauses so far; None while paused."""
-    target = _target(target_hours, "target_hours")
+    target = target_duration(target_hours, "target_hours")
     start, at = _utc(started, "started"), _utc(now, "now")
     if _paused_at(pauses, at):
         return None
@@ -528,7 +507,7 @@ def sla_state(
     off-hours that follow it), else paused inside an open pause, else at risk from
     `at_risk_ratio` of the target, else ok.
     """
-    target = _target(target_hours, "target_hours")
+    target = target_duration(target_hours, "target_hours")
     if not (math.isfinite(at_risk_ratio) and 0 <= at_risk_ratio <= 1):
         raise ValueError(f"at_risk_ratio must be between 0 and 1, not {at_risk_ratio!r}")
     start, at = _utc(started, "started"), _utc(now, "now")
@@ -544,12 +523,6 @@ def sla_state(
     if elapsed >= target * at_risk_ratio:
         return SlaState.AT_RISK
     return SlaState.OK
-
-
-def _target(hours: float, name: str) -> timedelta:
-    if isinstance(hours, bool) or not math.isfinite(hours) or hours < 0:
-        raise ValueError(f"{name} must be a finite number of hours >= 0, not {hours!r}")
-    return timedelta(hours=hours)
 
 
 def _merged_pauses(
