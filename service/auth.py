@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, redirect, request, url_for
 from flask_login import current_user
@@ -15,6 +18,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from domain.vocabulary import Role
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
 from service.extensions import SAFE_METHODS, csrf, db, login_manager, reading_only
 from service.models import ApiToken, LoginAttempt, User, utcnow
@@ -25,6 +29,10 @@ _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 # Endpoints that take credentials in the body instead of riding on an ambient cookie.
 CSRF_EXEMPT_ENDPOINTS = frozenset({"tokens.create_token"})
 WRONG_CREDENTIALS = "Wrong username or password."
+# What a page or resource that the caller's role may not see answers: there is nothing here.
+NOT_HERE = "There is no page at this address."
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def hash_password(password: str) -> str:
@@ -214,3 +222,21 @@ def init_app(app: Flask) -> None:
 def signed_in_user() -> User:
     """The signed-in user of this request (views behind `login_required` only)."""
     return current_user._get_current_object()
+
+
+def roles_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Who may see a view, said once above it: anonymous callers are sent to sign in (401 in
+    the API), and to a signed-in user of another role the view does not exist (404)."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not current_user.is_authenticated:
+                return cast(R, current_app.login_manager.unauthorized())  # type: ignore[attr-defined]
+            if Role(signed_in_user().role) not in roles:
+                raise NotFound(NOT_HERE)
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate

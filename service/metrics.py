@@ -45,7 +45,7 @@ from sqlalchemy import values as sql_values
 from domain.durations import DURATION_BUCKETS, bucket_column, duration_bucket
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState
-from service.errors import Invalid, NotFound
+from service.errors import Invalid
 from service.extensions import db
 from service.models import (
     AgentRollup,
@@ -178,12 +178,6 @@ def selection_from(
                 f"No agent with ID {agent_id}.", fields={"agent": ["Give an agent's user ID."]}
             )
     return Selection(start, end, kind, console_type, agent_id)
-
-
-def ensure_manager(user: User) -> None:
-    """Turnaround figures are for managers; to anyone else they do not exist (404)."""
-    if Role(user.role) != Role.MANAGER:
-        raise NotFound("No such page.")
 
 
 def _covering(statement: Select[Any]) -> Select[Any]:

@@ -7,8 +7,8 @@ import io
 from typing import Any
 
 from flask import Response, request
-from flask_login import login_required
 
+from domain.vocabulary import Role
 from service import auth
 from service import metrics as service
 from service.api import Blueprint
@@ -21,7 +21,7 @@ blp = Blueprint(
 
 
 @blp.route("/turnaround", methods=["GET"])
-@login_required
+@auth.roles_required(Role.MANAGER)
 @blp.arguments(TurnaroundArgsSchema, location="query")
 @blp.response(200, TurnaroundSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="Not a manager")
@@ -41,8 +41,6 @@ def turnaround(args: dict[str, Any]) -> Any:
     kind, console type and agent filters applied. With `Accept: text/csv`, the figures table
     (one line per group, or one for all) as CSV.
     """
-    user = auth.signed_in_user()
-    service.ensure_manager(user)
     selection = service.selection_from(
         args.get("from_"),
         args.get("to"),

@@ -16,9 +16,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
-from flask_login import login_required
 
-from domain.vocabulary import ConsoleType, RequestKind
+from domain.vocabulary import ConsoleType, RequestKind, Role
 from service import auth, metrics
 from service import requests as service
 from service.errors import Invalid
@@ -320,10 +319,9 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
 
 
 @bp.get("/dashboard")
-@login_required
+@auth.roles_required(Role.MANAGER)
 def dashboard() -> HtmlPage:
     """Turnaround figures and charts for managers, each figure linked to its requests."""
-    metrics.ensure_manager(auth.signed_in_user())
     typed = request.args.to_dict()
     try:
         selection, group_by = _selection()
@@ -384,21 +382,19 @@ def _name(what: str, selection: metrics.Selection) -> str:
 
 
 @bp.get("/dashboard/figures.csv")
-@login_required
+@auth.roles_required(Role.MANAGER)
 def figures_csv() -> Response:
     """The figures table of the selection, one line per group, as CSV."""
-    metrics.ensure_manager(auth.signed_in_user())
     selection, group_by = _selection()
     rows = metrics.figures(selection, group_by)
     return _csv(metrics.figures_csv_rows(rows), _name(f"figures-by-{group_by}", selection))
 
 
 @bp.get("/dashboard/requests.csv")
-@login_required
+@auth.roles_required(Role.MANAGER)
 def requests_csv() -> Response:
     """The requests behind the figures, each with its own figures, as CSV."""
     user = auth.signed_in_user()
-    metrics.ensure_manager(user)
     selection, _group_by = _selection()
     filters = service.RequestFilters(
         created_from=selection.start,

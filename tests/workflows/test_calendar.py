@@ -17,8 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import domain.calendar as calendar_module
 
+import domain.calendar as calendar_module
 from domain.calendar import BusinessCalendar, Pause, business_elapsed, due_at, sla_state
 from domain.sla import SlaState, SlaTarget
 
