@@ -25,7 +25,7 @@ def main() -> None:
 @click.option("--allow-non-sqlite", is_flag=True, help="Seed a non-SQLite database anyway.")
 def seed_demo(allow_non_sqlite: bool) -> None:
     """Write the demo directory and sign-ins (first run only) and print the sign-ins."""
-    from service import demo
+    from service.demo import directory as demo
 
     try:
         created = demo.seed(allow_non_sqlite=allow_non_sqlite)
@@ -165,7 +165,7 @@ def demo_history(
     `linkdesk seed-demo` first on an empty database. The same seed, span and directory give
     the same history.
     """
-    from service import history
+    from service.demo import history
 
     options = history.HistoryOptions(
         requests=count,

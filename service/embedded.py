@@ -146,7 +146,8 @@ def _prepare_database() -> list[str]:
     """Migrate, seed the demo data on first start, and return the lines to print."""
     from flask_migrate import upgrade
 
-    from service import create_app, demo
+    from service import create_app
+    from service.demo import directory as demo
 
     app = create_app()
     with app.app_context():

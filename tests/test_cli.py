@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from domain.vocabulary import Role
-from service import demo
 from service.cli import main
+from service.demo import directory as demo
 from service.extensions import db
 from service.models import AuditEvent, Console, Instance, Relationship, User
 from tests.conftest import Factory

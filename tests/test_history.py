@@ -16,8 +16,8 @@ from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.vocabulary import RequestKind, RequestStatus, Role, TaskState, TaskType
 from service import metrics
 from service.cli import main
+from service.demo.clock import BusinessClock
 from service.extensions import db
-from service.history import BusinessClock
 from service.models import Request, RequestFigures, Task, TimelineEvent, User, utcnow
 from tests.conftest import Factory
 from tests.history import rollup_rows

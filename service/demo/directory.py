@@ -1,4 +1,4 @@
-"""Demo directory and sign-ins for the embedded default (PRODUCT §8)."""
+"""The demo directory and sign-ins that the embedded default writes on its first start."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def seed(*, allow_non_sqlite: bool = False) -> bool:
 
 
 def sign_ins() -> list[DemoSignIn]:
-    """The demo sign-ins as PRODUCT §8 lists them."""
+    """The demo sign-ins, with the scope each one sees."""
     count = db.session.execute(select(db.func.count(Instance.id))).scalar_one()
     scopes = {
         Role.PARTNER: "console {}",
