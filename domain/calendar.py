@@ -9,21 +9,26 @@ span from `start` to `end` on a working day in the calendar's zone, so it keeps 
 hours across DST changes; a wall time the clock skips (spring forward) opens or closes the
 window at the moment of the jump, and a wall time that occurs twice (fall back) means its
 first occurrence.
+
+The SLA clock's rules (`SlaClock`) are written once over any kind of instant: `CalendarClock`
+runs them on the calendar with datetimes, as the request workflow does, and a cache of the
+calendar's windows in epoch seconds can run the very same rules for bulk work.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.sla import SlaState, target_duration
+from domain.sla import AT_RISK_RATIO, SlaState, SlaTarget, target_duration
 
 _WEEK = timedelta(days=7)
 _DAY = timedelta(days=1)
@@ -439,11 +444,26 @@ class Pause:
             )
 
 
-def business_elapsed(
-    calendar: BusinessCalendar, started: datetime, now: datetime, pauses: Sequence[Pause]
-) -> float:
-    """Business seconds the SLA clock has run from started to now, paused spans excluded."""
-    return _elapsed(calendar, _utc(started, "started"), _utc(now, "now"), pauses).total_seconds()
+# The SLA clock, written once over any kind of instant ------------------------------------
+
+Instant = TypeVar("Instant", bound="_Instant")
+Amount = TypeVar("Amount", bound="_Amount")
+
+
+class _Instant(Protocol):
+    """What the SLA clock needs of an instant: an order."""
+
+    def __lt__(self: Instant, other: Instant, /) -> bool: ...
+    def __le__(self: Instant, other: Instant, /) -> bool: ...
+
+
+class _Amount(Protocol):
+    """What the SLA clock needs of an amount of business time: an order, subtraction, scaling."""
+
+    def __lt__(self: Amount, other: Amount, /) -> bool: ...
+    def __le__(self: Amount, other: Amount, /) -> bool: ...
+    def __sub__(self: Amount, other: Amount, /) -> Amount: ...
+    def __mul__(self: Amount, other: float, /) -> Amount: ...
 
 
 @dataclass(frozen=True)
@@ -455,88 +475,193 @@ class BusinessFigures:
     customer_wait: float | None
 
 
-def business_figures(
-    calendar: BusinessCalendar,
-    created: datetime,
-    first_response: datetime | None,
-    resolved: datetime | None,
-    pauses: Sequence[Pause],
-) -> BusinessFigures:
-    """Time to first response and to resolution on the SLA clock (customer waits taken out),
-    and the business time spent waiting on the customer, once the request has ended."""
-    first = (
-        None
-        if first_response is None
-        else business_elapsed(calendar, created, first_response, pauses)
-    )
-    if resolved is None:
-        return BusinessFigures(first, None, None)
-    clock = business_elapsed(calendar, created, resolved, pauses)
-    waited = calendar.business_seconds_between(created, resolved) - clock
-    return BusinessFigures(first, clock, waited)
+@dataclass(frozen=True)
+class SlaReading(Generic[Instant]):
+    """A request on the SLA clock at one instant: what its projection shows of it."""
+
+    first_response_due: Instant | None  # None while the clock is paused
+    resolution_due: Instant | None
+    customer_wait: float  # calendar seconds spent waiting on the customer so far
+    figures: BusinessFigures
 
 
-def due_at(
-    calendar: BusinessCalendar,
-    started: datetime,
-    target_hours: float,
-    pauses: Sequence[Pause],
-    now: datetime,
-) -> datetime | None:
-    """When the target is (or was) reached given the pauses so far; None while paused."""
-    target = target_duration(target_hours, "target_hours")
-    start, at = _utc(started, "started"), _utc(now, "now")
-    if _paused_at(pauses, at):
-        return None
-    return _reached_at(calendar, start, target, pauses, at)
+class SlaClock(ABC, Generic[Instant, Amount]):
+    """The SLA clock's rules: what has run, when a target is reached, where a request stands.
 
-
-def sla_state(
-    calendar: BusinessCalendar,
-    started: datetime,
-    target_hours: float,
-    pauses: Sequence[Pause],
-    now: datetime,
-    met_at: datetime | None = None,
-    at_risk_ratio: float = 0.75,
-) -> SlaState:
-    """Where a request stands against a target at `now`, or for good once met at `met_at`.
-
-    Met if met_at is no later than the instant the target was reached, else breached.
-    Unmet: breached from that instant on (so at the due time itself, and through the
-    off-hours that follow it), else paused inside an open pause, else at risk from
-    `at_risk_ratio` of the target, else ok.
+    A subclass says how business time is measured and added between its instants:
+    `CalendarClock` on a `BusinessCalendar` with aware UTC datetimes, exact to the microsecond,
+    as the request workflow runs it; a cache of the calendar's windows may run the same rules
+    in epoch seconds for bulk work. Pauses are (start, end) spans, end None while open.
     """
-    target = target_duration(target_hours, "target_hours")
-    if not (math.isfinite(at_risk_ratio) and 0 <= at_risk_ratio <= 1):
-        raise ValueError(f"at_risk_ratio must be between 0 and 1, not {at_risk_ratio!r}")
-    start, at = _utc(started, "started"), _utc(now, "now")
-    if met_at is not None:
-        met = _utc(met_at, "met_at")
-        reached = _reached_at(calendar, start, target, pauses, met)
-        return SlaState.MET if reached is None or met <= reached else SlaState.BREACHED
-    elapsed = _elapsed(calendar, start, at, pauses)
-    if elapsed >= target:
-        return SlaState.BREACHED
-    if _paused_at(pauses, at):
-        return SlaState.PAUSED
-    if elapsed >= target * at_risk_ratio:
-        return SlaState.AT_RISK
-    return SlaState.OK
+
+    @abstractmethod
+    def between(self, start: Instant, end: Instant) -> Amount:
+        """Business time in [start, end); none when end is not after start."""
+
+    @abstractmethod
+    def add(self, start: Instant, amount: Amount) -> Instant:
+        """The earliest instant at which `amount` of business time has passed since start."""
+
+    @abstractmethod
+    def target(self, hours: float) -> Amount:
+        """A target in hours as business time, refusing what is not a finite number >= 0."""
+
+    @abstractmethod
+    def seconds(self, amount: Amount) -> float:
+        """Business time in seconds."""
+
+    @abstractmethod
+    def wall_seconds(self, start: Instant, end: Instant) -> float:
+        """Calendar seconds from start to end."""
+
+    def elapsed(
+        self, started: Instant, now: Instant, pauses: Sequence[tuple[Instant, Instant | None]]
+    ) -> Amount:
+        """Business time the clock has run from started to now, paused spans taken out."""
+        total = self.between(started, now)
+        # Merged and clipped to [started, now), so off-hours and overlaps are never taken twice.
+        for begin, finish in _merged(pauses, started, now):
+            total -= self.between(begin, now if finish is None else min(finish, now))
+        return total
+
+    def reached(
+        self,
+        started: Instant,
+        target: Amount,
+        pauses: Sequence[tuple[Instant, Instant | None]],
+        horizon: Instant,
+    ) -> Instant | None:
+        """The instant the clock reaches `target`, counting pauses begun by `horizon`.
+
+        None if an open pause stops the clock first.
+        """
+        remaining = target
+        running_from = started
+        for begin, finish in _merged(pauses, started, horizon):
+            run = self.between(running_from, begin)
+            if remaining <= run:
+                return self.add(running_from, remaining)
+            remaining -= run
+            if finish is None:
+                return None
+            running_from = finish
+        return self.add(running_from, remaining)
+
+    def due(
+        self,
+        started: Instant,
+        target_hours: float,
+        pauses: Sequence[tuple[Instant, Instant | None]],
+        now: Instant,
+    ) -> Instant | None:
+        """When the target is (or was) reached given the pauses so far; None while paused."""
+        target = self.target(target_hours)
+        if _paused(pauses, now):
+            return None
+        return self.reached(started, target, pauses, now)
+
+    def state(
+        self,
+        started: Instant,
+        target_hours: float,
+        pauses: Sequence[tuple[Instant, Instant | None]],
+        now: Instant,
+        met_at: Instant | None = None,
+        at_risk_ratio: float = AT_RISK_RATIO,
+    ) -> SlaState:
+        """Where a request stands against one target at `now`, or for good once met at `met_at`.
+
+        Met if met_at is no later than the instant the target was reached, else breached.
+        Unmet: breached from that instant on (so at the due time itself, and through the
+        off-hours that follow it), else paused inside an open pause, else at risk from
+        `at_risk_ratio` of the target, else ok.
+        """
+        target = self.target(target_hours)
+        if not (math.isfinite(at_risk_ratio) and 0 <= at_risk_ratio <= 1):
+            raise ValueError(f"at_risk_ratio must be between 0 and 1, not {at_risk_ratio!r}")
+        if met_at is not None:
+            reached = self.reached(started, target, pauses, met_at)
+            return SlaState.MET if reached is None or met_at <= reached else SlaState.BREACHED
+        elapsed = self.elapsed(started, now, pauses)
+        if target <= elapsed:
+            return SlaState.BREACHED
+        if _paused(pauses, now):
+            return SlaState.PAUSED
+        if target * at_risk_ratio <= elapsed:
+            return SlaState.AT_RISK
+        return SlaState.OK
+
+    def figures(
+        self,
+        created: Instant,
+        first_response: Instant | None,
+        resolved: Instant | None,
+        pauses: Sequence[tuple[Instant, Instant | None]],
+    ) -> BusinessFigures:
+        """Time to first response and to resolution on the clock (customer waits taken out),
+        and the business time spent waiting on the customer, once the request has ended."""
+        first = (
+            None
+            if first_response is None
+            else self.seconds(self.elapsed(created, first_response, pauses))
+        )
+        if resolved is None:
+            return BusinessFigures(first, None, None)
+        clock = self.seconds(self.elapsed(created, resolved, pauses))
+        waited = self.seconds(self.between(created, resolved)) - clock
+        return BusinessFigures(first, clock, waited)
+
+    def reading(
+        self,
+        created: Instant,
+        target: SlaTarget,
+        first_response: Instant | None,
+        resolved: Instant | None,
+        pauses: Sequence[tuple[Instant, Instant | None]],
+        now: Instant,
+    ) -> SlaReading[Instant]:
+        """A request's due times, customer wait and business figures at `now`."""
+        return SlaReading(
+            first_response_due=self.due(created, target.first_response_hours, pauses, now),
+            resolution_due=self.due(created, target.resolution_hours, pauses, now),
+            customer_wait=sum(
+                self.wall_seconds(begin, now if finish is None else finish)
+                for begin, finish in pauses
+            ),
+            figures=self.figures(created, first_response, resolved, pauses),
+        )
 
 
-def _merged_pauses(
-    pauses: Sequence[Pause], lo: datetime, hi: datetime
-) -> list[tuple[datetime, datetime | None]]:
-    """Pauses begun by `hi`, clipped to start no earlier than `lo`, overlaps merged.
+@dataclass(frozen=True)
+class CalendarClock(SlaClock[datetime, timedelta]):
+    """The SLA clock on a business calendar, over aware UTC datetimes."""
 
-    An end of None is a pause still open.
-    """
-    spans: list[tuple[datetime, datetime | None]] = []
-    for pause in sorted(pauses, key=lambda p: _utc(p.start, "pause start")):
-        begin = max(_utc(pause.start, "pause start"), lo)
-        finish = None if pause.end is None else _utc(pause.end, "pause end")
-        if begin > hi or (finish is not None and finish <= begin):
+    calendar: BusinessCalendar
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        return self.calendar._between(start, end)
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        return self.calendar._add(start, amount)
+
+    def target(self, hours: float) -> timedelta:
+        return target_duration(hours, "target_hours")
+
+    def seconds(self, amount: timedelta) -> float:
+        return amount.total_seconds()
+
+    def wall_seconds(self, start: datetime, end: datetime) -> float:
+        return (end - start).total_seconds()
+
+
+def _merged(
+    pauses: Sequence[tuple[Instant, Instant | None]], lo: Instant, hi: Instant
+) -> list[tuple[Instant, Instant | None]]:
+    """Pauses begun by `hi`, clipped to start no earlier than `lo`, overlaps merged."""
+    spans: list[tuple[Instant, Instant | None]] = []
+    for start, finish in sorted(pauses, key=_start) if len(pauses) > 1 else pauses:
+        begin = max(start, lo)
+        if hi < begin or (finish is not None and finish <= begin):
             continue
         if spans:
             last_begin, last_finish = spans[-1]
@@ -550,44 +675,94 @@ def _merged_pauses(
     return spans
 
 
-def _elapsed(
+def _start(pause: tuple[Instant, Instant | None]) -> Instant:
+    return pause[0]
+
+
+def _paused(pauses: Sequence[tuple[Instant, Instant | None]], at: Instant) -> bool:
+    return any(start <= at and (end is None or at < end) for start, end in pauses)
+
+
+# The SLA clock on a calendar, for callers holding datetimes and `Pause`s ------------------
+
+
+def _spans(pauses: Sequence[Pause]) -> list[tuple[datetime, datetime | None]]:
+    return [
+        (_utc(p.start, "pause start"), None if p.end is None else _utc(p.end, "pause end"))
+        for p in pauses
+    ]
+
+
+def business_elapsed(
     calendar: BusinessCalendar, started: datetime, now: datetime, pauses: Sequence[Pause]
-) -> timedelta:
-    total = calendar._between(started, now)
-    # Merged and clipped to [started, now), so off-hours and overlaps are never taken twice.
-    for begin, finish in _merged_pauses(pauses, started, now):
-        total -= calendar._between(begin, now if finish is None else min(finish, now))
-    return total
+) -> float:
+    """Business seconds the SLA clock has run from started to now, paused spans excluded."""
+    start, at = _utc(started, "started"), _utc(now, "now")
+    return CalendarClock(calendar).elapsed(start, at, _spans(pauses)).total_seconds()
 
 
-def _reached_at(
+def business_figures(
+    calendar: BusinessCalendar,
+    created: datetime,
+    first_response: datetime | None,
+    resolved: datetime | None,
+    pauses: Sequence[Pause],
+) -> BusinessFigures:
+    """Time to first response and to resolution on the SLA clock (customer waits taken out),
+    and the business time spent waiting on the customer, once the request has ended."""
+    return CalendarClock(calendar).figures(
+        _utc(created, "started"),
+        None if first_response is None else _utc(first_response, "now"),
+        None if resolved is None else _utc(resolved, "now"),
+        _spans(pauses),
+    )
+
+
+def due_at(
     calendar: BusinessCalendar,
     started: datetime,
-    target: timedelta,
+    target_hours: float,
     pauses: Sequence[Pause],
-    horizon: datetime,
+    now: datetime,
 ) -> datetime | None:
-    """The instant the clock reaches `target`, counting pauses begun by `horizon`.
-
-    None if an open pause stops the clock first.
-    """
-    remaining = target
-    running_from = started
-    for begin, finish in _merged_pauses(pauses, started, horizon):
-        run = calendar._between(running_from, begin)
-        if run >= remaining:
-            return calendar._add(running_from, remaining)
-        remaining -= run
-        if finish is None:
-            return None
-        running_from = finish
-    return calendar._add(running_from, remaining)
+    """When the target is (or was) reached given the pauses so far; None while paused."""
+    start, at = _utc(started, "started"), _utc(now, "now")
+    return CalendarClock(calendar).due(start, target_hours, _spans(pauses), at)
 
 
-def _paused_at(pauses: Sequence[Pause], at: datetime) -> bool:
-    for pause in pauses:
-        if _utc(pause.start, "pause start") <= at and (
-            pause.end is None or at < _utc(pause.end, "pause end")
-        ):
-            return True
-    return False
+def sla_state(
+    calendar: BusinessCalendar,
+    started: datetime,
+    target_hours: float,
+    pauses: Sequence[Pause],
+    now: datetime,
+    met_at: datetime | None = None,
+    at_risk_ratio: float = AT_RISK_RATIO,
+) -> SlaState:
+    """Where a request stands against a target at `now`, or for good once met at `met_at`
+    (`SlaClock.state`)."""
+    start, at = _utc(started, "started"), _utc(now, "now")
+    met = None if met_at is None else _utc(met_at, "met_at")
+    return CalendarClock(calendar).state(
+        start, target_hours, _spans(pauses), at, met, at_risk_ratio
+    )
+
+
+def sla_reading(
+    calendar: BusinessCalendar,
+    created: datetime,
+    target: SlaTarget,
+    first_response: datetime | None,
+    resolved: datetime | None,
+    pauses: Sequence[Pause],
+    now: datetime,
+) -> SlaReading[datetime]:
+    """A request's due times, customer wait and business figures at `now`."""
+    return CalendarClock(calendar).reading(
+        _utc(created, "started"),
+        target,
+        None if first_response is None else _utc(first_response, "now"),
+        None if resolved is None else _utc(resolved, "now"),
+        _spans(pauses),
+        _utc(now, "now"),
+    )

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from domain.vocabulary import RequestStatus
+
+# A target is at risk once this share of it has run.
+AT_RISK_RATIO = 0.75
+# The workflow's SLA timers fire this long after a threshold is reached, so the state read
+# then is already past it; a missed target is noticed then.
+THRESHOLD_TIMER_DELAY = timedelta(seconds=1)
+
 
 class SlaState(StrEnum):
     """Where a request stands against its SLA targets."""
@@ -53,3 +61,22 @@ def target_duration(hours: float, name: str) -> timedelta:
     if isinstance(hours, bool) or not math.isfinite(hours) or hours < 0:
         raise ValueError(f"{name} must be a finite number of hours >= 0, not {hours!r}")
     return timedelta(hours=hours)
+
+
+def request_sla_state(
+    status: RequestStatus, resolution: SlaState, first_response: SlaState
+) -> SlaState:
+    """Where a request stands as a whole, from its status and the states of its two targets.
+
+    An ended request is judged on resolution alone; until then a missed target shows first,
+    then a wait on the customer, then a target at risk.
+    """
+    if status.is_terminal:
+        return resolution
+    if SlaState.BREACHED in (resolution, first_response):
+        return SlaState.BREACHED
+    if status.waits_on_customer:
+        return SlaState.PAUSED
+    if SlaState.AT_RISK in (resolution, first_response):
+        return SlaState.AT_RISK
+    return SlaState.OK

@@ -19,13 +19,25 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.calendar import BusinessCalendar, Pause, business_figures, due_at, sla_state
+    from domain.calendar import BusinessCalendar, Pause, due_at, sla_reading, sla_state
     from domain.kinds import KINDS
-    from domain.sla import SlaState
+    from domain.lifecycle import (
+        CUSTOMER_WAITS,
+        STEPS,
+        CustomerWait,
+        cancelled_outcome,
+        rejected_outcome,
+        task_name,
+    )
+    from domain.sla import (
+        AT_RISK_RATIO,
+        THRESHOLD_TIMER_DELAY,
+        SlaState,
+        SlaTarget,
+        request_sla_state,
+    )
     from domain.vocabulary import (
-        CONSENT_EXPIRY_DAYS,
         DECISIONS_BY_TASK,
-        INFO_EXPIRY_DAYS,
         Decision,
         RequestKind,
         RequestStatus,
@@ -55,7 +67,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 SYSTEM = "LinkDesk"
-AT_RISK_RATIO = 0.75
 PROJECT = "project_request"
 CHECK_EFFECT = "check_effect_needed"
 APPLY = "apply_relationship_change"
@@ -161,7 +172,7 @@ class RequestWorkflow:
         task = self._find_task(action.task_id)
         if task.assignee_id != action.actor.user_id:
             self._assign(task, action.actor)
-            self._event(action.actor.username, "claimed", f"{task.type.replace('_', ' ')} task")
+            self._event(action.actor.username, "claimed", task_name(task.type))
         await self._project()
 
     @claim.validator
@@ -184,7 +195,7 @@ class RequestWorkflow:
         )
         if task.type == TaskType.REVIEW:
             self._set_status(RequestStatus.AWAITING_AGENT)
-        self._event(action.actor.username, "released", f"{task.type.replace('_', ' ')} task")
+        self._event(action.actor.username, "released", task_name(task.type))
         await self._project()
 
     @release.validator
@@ -229,13 +240,12 @@ class RequestWorkflow:
         if task.type in (TaskType.REVIEW, TaskType.SECOND_APPROVAL):
             self._note_first_response(action.actor)
         if decision in (Decision.REJECT, Decision.DECLINE):
-            who = "The instance admin declined" if task.type == TaskType.CONSENT else "Rejected"
-            self._finish(RequestStatus.REJECTED, f"{who}: {comment}" if comment else who + ".")
+            self._finish(RequestStatus.REJECTED, rejected_outcome(task.type, comment))
         elif decision == Decision.REQUEST_INFO:
             self.reviewer = action.actor
             self._open_task(
                 TaskType.INFO,
-                due=timedelta(days=INFO_EXPIRY_DAYS),
+                due=CUSTOMER_WAITS[TaskType.INFO].expiry,
                 assignee=self.input.requester,
             )
             self._set_status(RequestStatus.AWAITING_REQUESTER)
@@ -254,7 +264,7 @@ class RequestWorkflow:
         allowed = DECISIONS_BY_TASK.get(TaskType(task.type), ())
         if action.decision not in allowed:
             choices = ", ".join(d.value for d in allowed)
-            raise _refuse(INVALID, f"A {task.type.replace('_', ' ')} task takes: {choices}.")
+            raise _refuse(INVALID, f"A {task_name(task.type)} takes: {choices}.")
         needs_text = {Decision.REJECT: "a reason", Decision.REQUEST_INFO: "a question"}
         required = needs_text.get(Decision(action.decision))
         if required and not (action.comment or "").strip():
@@ -296,7 +306,7 @@ class RequestWorkflow:
         """Withdraw the request before it is applied."""
         reason = cancel.reason.strip()
         self._event(cancel.actor.username, "cancelled", reason)
-        self._finish(RequestStatus.CANCELLED, f"Cancelled by {cancel.actor.username}: {reason}")
+        self._finish(RequestStatus.CANCELLED, cancelled_outcome(cancel.actor.username, reason))
         await self._project()
 
     @cancel.validator
@@ -424,17 +434,18 @@ class RequestWorkflow:
             self._set_status(RequestStatus.APPLYING)
             return
         step = Step(self.input.steps[index])
+        rule = STEPS[step]
         if step == Step.CONSENT:
-            self._open_task(TaskType.CONSENT, due=timedelta(days=CONSENT_EXPIRY_DAYS))
-            self._set_status(RequestStatus.AWAITING_CONSENT)
+            self._open_task(rule.task, due=CUSTOMER_WAITS[rule.task].expiry)
+            self._set_status(rule.status)
             self._notify("instance_admins", "consent_requested", "Your consent is requested.")
         elif step == Step.REVIEW:
-            self._open_task(TaskType.REVIEW)
-            self._set_status(RequestStatus.AWAITING_AGENT)
+            self._open_task(rule.task)
+            self._set_status(rule.status)
             self._notify("agents", "queued", "A new request is waiting for review.")
         else:
-            self._open_task(TaskType.SECOND_APPROVAL, excluded_user_id=self.first_approver_id)
-            self._set_status(RequestStatus.AWAITING_SECOND_APPROVAL)
+            self._open_task(rule.task, excluded_user_id=self.first_approver_id)
+            self._set_status(rule.status)
             self._notify(
                 "agents",
                 "second_approval",
@@ -479,22 +490,21 @@ class RequestWorkflow:
 
     # Timers: expiries, reminders and SLA thresholds, all durable workflow timers.
 
-    def _waits(self) -> list[tuple[TaskSnapshot, int]]:
-        """Open customer-side tasks with their expiry in days."""
-        limits = {TaskType.CONSENT: CONSENT_EXPIRY_DAYS, TaskType.INFO: INFO_EXPIRY_DAYS}
+    def _waits(self) -> list[tuple[TaskSnapshot, CustomerWait]]:
+        """Open customer-side tasks with the rule of their wait."""
         return [
-            (t, limits[TaskType(t.type)])
+            (t, CUSTOMER_WAITS[TaskType(t.type)])
             for t in self.tasks
-            if t.state != TaskState.DONE and t.type in limits
+            if t.state != TaskState.DONE and t.type in CUSTOMER_WAITS
         ]
 
     def _next_timer(self) -> timedelta | None:
         now = workflow.now()
         instants: list[datetime] = []
-        for task, days in self._waits():
-            expiry = task.created_at + timedelta(days=days)
+        for task, wait in self._waits():
+            expiry = task.created_at + wait.expiry
             if task.key not in self.reminded:
-                instants.append(task.created_at + timedelta(days=days) / 2)
+                instants.append(task.created_at + wait.reminder)
             instants.append(expiry)
         instants.extend(self._sla_thresholds())
         upcoming = [i for i in instants if i > now]
@@ -504,18 +514,19 @@ class RequestWorkflow:
         now = workflow.now()
         if self.status.is_terminal:
             return
-        for task, days in self._waits():
-            expiry = task.created_at + timedelta(days=days)
-            noun = "consent" if task.type == TaskType.CONSENT else "answer"
+        for task, wait in self._waits():
+            expiry = task.created_at + wait.expiry
             if now >= expiry:
-                self._event(SYSTEM, "expired", f"No {noun} within {days} days.")
-                self._finish(RequestStatus.EXPIRED, f"Expired: no {noun} within {days} days.")
+                self._event(SYSTEM, "expired", wait.expired_note)
+                self._finish(RequestStatus.EXPIRED, wait.expired_outcome)
                 return
-            if task.key not in self.reminded and now >= task.created_at + timedelta(days=days) / 2:
+            if task.key not in self.reminded and now >= task.created_at + wait.reminder:
                 self.reminded.add(task.key)
                 audience = "instance_admins" if task.type == TaskType.CONSENT else "requester"
-                self._event(SYSTEM, "reminder", f"Reminder: {noun} expected by {expiry:%Y-%m-%d}.")
-                self._notify(audience, "reminder", f"Reminder: {noun} needed by {expiry:%Y-%m-%d}.")
+                self._event(SYSTEM, "reminder", wait.reminder_note(expiry))
+                self._notify(
+                    audience, "reminder", f"Reminder: {wait.noun} needed by {expiry:%Y-%m-%d}."
+                )
         self._update_sla()
 
     # SLA: business-hours clock, paused while waiting on the customer.
@@ -537,7 +548,7 @@ class RequestWorkflow:
             for fraction in (AT_RISK_RATIO, 1.0):
                 instant = self._due(hours * fraction)
                 if instant is not None:
-                    instants.append(instant + timedelta(seconds=1))
+                    instants.append(instant + THRESHOLD_TIMER_DELAY)
         return instants
 
     def _target_state(self, hours: float, met_at: datetime | None) -> SlaState:
@@ -554,16 +565,7 @@ class RequestWorkflow:
     def _update_sla(self) -> None:
         resolution = self._target_state(self.input.resolution_hours, self.resolved_at)
         first = self._target_state(self.input.first_response_hours, self.first_response_at)
-        if self.status.is_terminal:
-            state = resolution
-        elif SlaState.BREACHED in (resolution, first):
-            state = SlaState.BREACHED
-        elif self.status.waits_on_customer:
-            state = SlaState.PAUSED
-        elif SlaState.AT_RISK in (resolution, first):
-            state = SlaState.AT_RISK
-        else:
-            state = SlaState.OK
+        state = request_sla_state(self.status, resolution, first)
         for name, target_state in (("resolution", resolution), ("first response", first)):
             if target_state == SlaState.BREACHED and name not in self.breaches_notified:
                 self.breaches_notified.add(name)
@@ -635,13 +637,14 @@ class RequestWorkflow:
             )
 
     def _snapshot(self) -> Projection:
-        wait = sum(((p.end or workflow.now()) - p.start).total_seconds() for p in self.pauses)
-        business = business_figures(
+        sla = sla_reading(
             self.calendar,
             self.input.created_at,
+            SlaTarget(self.input.first_response_hours, self.input.resolution_hours),
             self.first_response_at,
             self.resolved_at,
             self.pauses,
+            workflow.now(),
         )
         return Projection(
             number=self.input.number,
@@ -653,14 +656,14 @@ class RequestWorkflow:
             resolved_at=self.resolved_at,
             outcome=self.outcome,
             first_response_at=self.first_response_at,
-            first_response_due=self._due(self.input.first_response_hours),
-            resolution_due=self._due(self.input.resolution_hours),
+            first_response_due=sla.first_response_due,
+            resolution_due=sla.resolution_due,
             sla_state=self.sla,
-            customer_wait_seconds=wait,
+            customer_wait_seconds=sla.customer_wait,
             first_responder_id=self.first_responder_id,
-            first_response_business_seconds=business.first_response,
-            resolution_business_seconds=business.resolution,
-            customer_wait_business_seconds=business.customer_wait,
+            first_response_business_seconds=sla.figures.first_response,
+            resolution_business_seconds=sla.figures.resolution,
+            customer_wait_business_seconds=sla.figures.customer_wait,
         )
 
     async def _project(self) -> None:
