@@ -11,14 +11,25 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import func, select
 
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, CalendarClock, Pause, sla_reading, sla_state
 from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
+from domain.kinds import KINDS
+from domain.lifecycle import CUSTOMER_WAITS
+from domain.sla import SlaTarget
 from domain.vocabulary import RequestKind, RequestStatus, Role, TaskState, TaskType
 from service import metrics
 from service.cli import main
 from service.demo.clock import BusinessClock
 from service.extensions import db
-from service.models import Request, RequestFigures, Task, TimelineEvent, User, utcnow
+from service.models import (
+    Request,
+    RequestFigures,
+    SlaTargetSetting,
+    Task,
+    TimelineEvent,
+    User,
+    utcnow,
+)
 from tests.conftest import Factory
 from tests.history import rollup_rows
 
@@ -49,6 +60,9 @@ def test_every_generated_request_is_terminal_and_consistent(
     until = datetime.combine(UNTIL, datetime.min.time(), UTC)
     with app.app_context():
         calendar = BusinessCalendar.from_config(app.config["SLA_CALENDAR"])
+        targets = {kind: rule.default_sla for kind, rule in KINDS.items()}
+        for setting in db.session.execute(select(SlaTargetSetting)).scalars():
+            targets[setting.kind] = setting.target
         users = {u.id: u for u in db.session.execute(select(User)).scalars()}
         requests = db.session.execute(select(Request).order_by(Request.id)).scalars().all()
         figures = {f.request_id: f for f in db.session.execute(select(RequestFigures)).scalars()}
@@ -121,6 +135,35 @@ def test_every_generated_request_is_terminal_and_consistent(
                 assert row.sla_met == (request.sla_state == "met")
             else:
                 assert row.sla_met is None
+
+            # What the workflow would have projected as the request ended, computed by the
+            # workflow's own functions on the calendar: its customer waits are the consent and
+            # info tasks, from opening to answer (or expiry, or cancellation).
+            waits = [
+                Pause(task.created_at, task.completed_at)
+                for task in tasks.get(request.id, [])
+                if task.type in CUSTOMER_WAITS
+            ]
+            target = targets[request.kind]
+            sla = sla_reading(
+                calendar,
+                request.created_at,
+                target,
+                request.first_response_at,
+                request.resolved_at,
+                waits,
+                request.resolved_at,
+            )
+            assert request.first_response_due == sla.first_response_due
+            assert request.resolution_due == sla.resolution_due
+            assert request.customer_wait_seconds == sla.customer_wait
+            assert row.first_response_business_seconds == sla.figures.first_response
+            assert row.resolution_business_seconds == sla.figures.resolution
+            assert row.customer_wait_business_seconds == sla.figures.customer_wait
+            ended = request.resolved_at
+            assert request.sla_state == sla_state(
+                calendar, request.created_at, target.resolution_hours, waits, ended, ended
+            )
 
             # The timeline reads from filing to the final status; tasks are all done.
             timeline = events[request.id]
@@ -296,17 +339,17 @@ def test_refuses_a_non_sqlite_database_unless_allowed(base_config: dict[str, Any
     assert "--allow-non-sqlite" in result.output
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {},
-        {"timezone": "Europe/Paris", "start": "08:30", "end": "18:00", "holidays": ["2025-12-25"]},
-        {"timezone": "America/New_York", "workdays": [0, 1, 2, 3, 4, 5, 6], "end": "24:00",
-         "start": "00:00"},
-        {"timezone": "Australia/Lord_Howe", "workdays": [6, 0, 1, 2, 3], "start": "01:00",
-         "end": "03:00"},
-    ],
-)  # fmt: skip
+CALENDARS = [
+    {},
+    {"timezone": "Europe/Paris", "start": "08:30", "end": "18:00", "holidays": ["2025-12-25"]},
+    {"timezone": "America/New_York", "workdays": [0, 1, 2, 3, 4, 5, 6], "end": "24:00",
+     "start": "00:00"},
+    {"timezone": "Australia/Lord_Howe", "workdays": [6, 0, 1, 2, 3], "start": "01:00",
+     "end": "03:00"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("settings", CALENDARS)
 def test_the_cached_clock_agrees_with_the_calendar(settings: dict[str, Any]) -> None:
     calendar = BusinessCalendar.from_config(settings)
     since = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
@@ -321,3 +364,51 @@ def test_the_cached_clock_agrees_with_the_calendar(settings: dict[str, Any]) -> 
         assert clock.add(start, amount) == expected
         between = calendar.business_seconds_between(at, datetime.fromtimestamp(end, UTC))
         assert clock.between(start, end) == between
+
+
+def _instant(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _maybe(at: float | None) -> datetime | None:
+    return None if at is None else _instant(at)
+
+
+@pytest.mark.parametrize("settings", CALENDARS)
+def test_the_cached_clock_runs_the_sla_rules_as_the_calendar_does(
+    settings: dict[str, Any],
+) -> None:
+    calendar = BusinessCalendar.from_config(settings)
+    since = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    cached, exact = BusinessClock(calendar, since, since + 7 * 86400), CalendarClock(calendar)
+    target = SlaTarget(first_response_hours=4, resolution_hours=16)
+    rng = Random(6)
+    for _ in range(200):
+        created = since + rng.randrange(2 * 365 * 86400)
+        pauses: list[tuple[float, float | None]] = []
+        start = created
+        for _ in range(rng.randrange(3)):
+            start += rng.randrange(1, 5 * 86400)
+            end = start + rng.randrange(4 * 86400)
+            pauses.append((start, end))
+            start = end
+        ended = start + rng.randrange(1, 10 * 86400)
+        first = rng.choice([None, created + rng.randrange(1, int(ended - created) + 1)])
+        if rng.random() < 0.3:  # still waiting on the customer, since before or after filing
+            pauses.append((ended - rng.randrange(1, 2 * 86400), None))
+        spans = [(_instant(a), _maybe(b)) for a, b in pauses]
+
+        reading = cached.reading(created, target, first, ended, pauses, ended)
+        expected = exact.reading(
+            _instant(created), target, _maybe(first), _instant(ended), spans, _instant(ended)
+        )
+        assert _maybe(reading.first_response_due) == expected.first_response_due
+        assert _maybe(reading.resolution_due) == expected.resolution_due
+        assert reading.customer_wait == expected.customer_wait
+        assert reading.figures == expected.figures
+        for hours in (target.first_response_hours, target.resolution_hours):
+            for met in (None, first, ended):
+                ratio = rng.choice([0.75, 0.5])
+                assert cached.state(created, hours, pauses, ended, met, ratio) == exact.state(
+                    _instant(created), hours, spans, _instant(ended), _maybe(met), ratio
+                )

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, select, text
 
 from domain.calendar import BusinessCalendar
 from domain.kinds import DEFAULT_POLICY, KINDS
+from domain.sla import SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, Role
 from service import config, rollups
 from service.demo.clock import DAY, BusinessClock
@@ -162,10 +163,7 @@ def load_directory(conn: Connection) -> Directory:
         select(ApprovalPolicy.kind, ApprovalPolicy.console_type, ApprovalPolicy.steps)
     ):
         steps[(RequestKind(kind), ConsoleType(console_type))] = tuple(policy)
-    targets = {
-        kind: (rule.default_sla.first_response_hours, rule.default_sla.resolution_hours)
-        for kind, rule in KINDS.items()
-    }
+    targets = {kind: rule.default_sla for kind, rule in KINDS.items()}
     for kind, first_hours, resolution_hours in conn.execute(
         select(
             SlaTargetSetting.kind,
@@ -173,7 +171,7 @@ def load_directory(conn: Connection) -> Directory:
             SlaTargetSetting.resolution_hours,
         )
     ):
-        targets[RequestKind(kind)] = (first_hours, resolution_hours)
+        targets[RequestKind(kind)] = SlaTarget(first_hours, resolution_hours)
     return Directory(
         consoles=consoles,
         instances=instances,

@@ -3,9 +3,14 @@
 Each request lives through its policy's steps on the SLA calendar: filed mostly in business
 hours on weekdays, with volume growing over the span; consent and the requester's answers
 are customer waits (the SLA clock paused); queue waits and reviews take business time that
-grows when the team is busy, so some requests miss their targets. Figures are computed as
-the workflow computes them. The timeline keeps what people did plus the final status; the
-intermediate status changes and the status periods are left out to keep the tables lean.
+grows when the team is busy, so some requests miss their targets. The timeline keeps what
+people did plus the final status; the intermediate status changes and the status periods are
+left out to keep the tables lean.
+
+What the workflow decides is not decided again here: the statuses each step waits in, the
+customer waits and their expiry, the outcome texts (`domain.lifecycle`), and the due times,
+SLA states and business figures, computed by the very rules the workflow runs
+(`domain.calendar.SlaClock`, here on the cached calendar of `BusinessClock`).
 """
 
 from __future__ import annotations
@@ -21,20 +26,21 @@ from typing import Any
 
 from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.kinds import KINDS
-from domain.vocabulary import (
-    CONSENT_EXPIRY_DAYS,
-    INFO_EXPIRY_DAYS,
-    ConsoleType,
-    RequestKind,
-    RequestStatus,
-    Step,
-    TaskState,
-    TaskType,
+from domain.lifecycle import (
+    CUSTOMER_WAITS,
+    STEPS,
+    CustomerWait,
+    StepRule,
+    cancelled_outcome,
+    failed_outcome,
+    rejected_outcome,
+    task_name,
 )
-from service.demo.clock import DAY, BusinessClock
+from domain.sla import THRESHOLD_TIMER_DELAY, SlaState, SlaTarget, request_sla_state
+from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Step, TaskState, TaskType
+from service.demo.clock import DAY, HOUR, BusinessClock
 from workflows.request import SYSTEM
 
-HOUR = 3600.0
 MINUTE = 60.0
 
 # Volume: how much busier the last day is than the first, and how filings spread.
@@ -74,6 +80,12 @@ SECOND_QUEUE = (90 * MINUTE, 1.0)  # times the week's pressure
 SECOND_WORK = (8 * MINUTE, 0.7)
 APPLY_SECONDS = (2, 25)  # calendar seconds, uniform
 COUNTED = frozenset(s.value for s in RequestStatus if s.counts_for_sla)
+CONSENT_RULE = CUSTOMER_WAITS[TaskType.CONSENT]
+INFO_RULE = CUSTOMER_WAITS[TaskType.INFO]
+REVIEW_TASK = task_name(TaskType.REVIEW)
+SECOND_APPROVAL_TASK = task_name(TaskType.SECOND_APPROVAL)
+# A missed target is noticed by the workflow's timer this long after its due time.
+NOTICED_AFTER = THRESHOLD_TIMER_DELAY.total_seconds()
 ATTEMPTS = 8  # redraws of a life that would end after the history; then it needs no action
 
 REASONS = {
@@ -194,7 +206,7 @@ class Directory:
     agents: list[Person]
     managers: list[Person]
     steps: dict[tuple[RequestKind, ConsoleType], tuple[str, ...]]
-    targets: dict[RequestKind, tuple[float, float]]
+    targets: dict[RequestKind, SlaTarget]
 
 
 # One request's life ----------------------------------------------------------------------
@@ -295,6 +307,10 @@ class Simulator:
         self.rng = rng
         self.since, self.until = since, until
         self.steps_json = {key: json.dumps(list(value)) for key, value in directory.steps.items()}
+        self.policies = {
+            key: tuple((Step(step), STEPS[Step(step)]) for step in value)
+            for key, value in directory.steps.items()
+        }
         # Some consoles and agents are much busier than others.
         self.console = Picker(
             directory.consoles, [rng.lognormvariate(0, 0.8) for _ in directory.consoles]
@@ -407,7 +423,7 @@ class Simulator:
         else:
             instance_id, instance_code = rng.choice(d.instances)
         requester = self._requester(kind, console_id, instance_id)
-        steps = d.steps[(kind, console_type)]
+        steps = self.policies[(kind, console_type)]
         life = None
         for _ in range(ATTEMPTS):
             life = self._live(created, kind, steps, requester, instance_id)
@@ -439,7 +455,7 @@ class Simulator:
         self,
         created: float,
         kind: RequestKind,
-        steps: tuple[str, ...],
+        steps: tuple[tuple[Step, StepRule], ...],
         requester: Person,
         instance_id: int,
     ) -> Life:
@@ -454,17 +470,17 @@ class Simulator:
         cancel = rng.random() < P_CANCEL
         at = created + 1  # the workflow starts a moment after filing
         first_approver: Person | None = None
-        for step in steps:
+        for step, rule in steps:
             if step == Step.CONSENT:
-                life.move(at, RequestStatus.AWAITING_CONSENT)
-                expiry = at + CONSENT_EXPIRY_DAYS * DAY
-                task = life.task(TaskType.CONSENT, at, expiry)
+                life.move(at, rule.status)
+                expiry = at + CONSENT_RULE.expiry.total_seconds()
+                task = life.task(rule.task, at, expiry)
                 answered = add(at, _lognormal(rng, CONSENT_WAIT))
                 if cancel:
-                    return self._cancel(life, task, at, min(answered, expiry), requester)
+                    return self._cancel(life, at, min(answered, expiry), requester)
                 if answered >= expiry:
-                    return self._expire(life, at, expiry, "consent", CONSENT_EXPIRY_DAYS)
-                self._remind(life, at, answered, "consent", CONSENT_EXPIRY_DAYS)
+                    return self._expire(life, at, CONSENT_RULE)
+                self._remind(life, at, answered, CONSENT_RULE)
                 life.pauses.append((at, answered))
                 admin = self._admin(instance_id)
                 if rng.random() < P_DECLINE:
@@ -472,9 +488,7 @@ class Simulator:
                     task[7:11] = [answered, admin[0], "decline", reason]
                     life.event(answered, admin[1], "decline", reason)
                     life.finish(
-                        answered,
-                        RequestStatus.REJECTED,
-                        f"The instance admin declined: {reason}",
+                        answered, RequestStatus.REJECTED, rejected_outcome(rule.task, reason)
                     )
                     return life
                 task[7:11] = [answered, admin[0], "grant", None]
@@ -482,16 +496,16 @@ class Simulator:
                 at = answered
                 cancel = False
             elif step == Step.REVIEW:
-                life.move(at, RequestStatus.AWAITING_AGENT)
-                task = life.task(TaskType.REVIEW, at)
+                life.move(at, rule.status)
+                task = life.task(rule.task, at)
                 spec = STUCK_WAIT if rng.random() < P_STUCK else QUEUE_WAIT
                 claimed = add(at, _lognormal(rng, spec, 1.0 if spec is STUCK_WAIT else pressure))
                 if cancel:
-                    return self._cancel(life, task, at, claimed, requester)
+                    return self._cancel(life, at, claimed, requester)
                 agent: Person = self.agent(rng)
                 task[2], task[4] = agent[0], claimed
                 life.move(claimed, RequestStatus.IN_REVIEW)
-                life.event(claimed, agent[1], "claimed", "review task")
+                life.event(claimed, agent[1], "claimed", REVIEW_TASK)
                 life.respond(claimed, agent)
                 decided = add(claimed, _lognormal(rng, REVIEW_WORK, self.pace[agent[0]]))
                 decision = self.review_decision(rng)
@@ -500,18 +514,18 @@ class Simulator:
                     task[7:11] = [decided, agent[0], "request_info", question]
                     life.event(decided, agent[1], "request_info", question)
                     life.move(decided, RequestStatus.AWAITING_REQUESTER)
-                    expiry = decided + INFO_EXPIRY_DAYS * DAY
-                    info = life.task(TaskType.INFO, decided, expiry)
+                    expiry = decided + INFO_RULE.expiry.total_seconds()
+                    info = life.task(INFO_RULE.task, decided, expiry)
                     info[2] = requester[0]
                     answered = add(decided, _lognormal(rng, INFO_WAIT))
                     if answered >= expiry:
-                        return self._expire(life, decided, expiry, "answer", INFO_EXPIRY_DAYS)
-                    self._remind(life, decided, answered, "answer", INFO_EXPIRY_DAYS)
+                        return self._expire(life, decided, INFO_RULE)
+                    self._remind(life, decided, answered, INFO_RULE)
                     life.pauses.append((decided, answered))
                     answer = rng.choice(ANSWERS)
                     info[7:11] = [answered, requester[0], "answered", answer]
                     life.event(answered, requester[1], "answered", answer)
-                    task = life.task(TaskType.REVIEW, answered)
+                    task = life.task(rule.task, answered)
                     task[2], task[4] = agent[0], answered
                     life.move(answered, RequestStatus.IN_REVIEW)
                     decided = add(answered, _lognormal(rng, REVIEW_WORK, self.pace[agent[0]]))
@@ -520,7 +534,9 @@ class Simulator:
                     reason = rng.choice(REJECTIONS)
                     task[7:11] = [decided, agent[0], "reject", reason]
                     life.event(decided, agent[1], "reject", reason)
-                    life.finish(decided, RequestStatus.REJECTED, f"Rejected: {reason}")
+                    life.finish(
+                        decided, RequestStatus.REJECTED, rejected_outcome(rule.task, reason)
+                    )
                     return life
                 task[7:11] = [decided, agent[0], "approve", None]
                 life.event(decided, agent[1], "approve")
@@ -528,22 +544,24 @@ class Simulator:
                 at = decided
                 cancel = False
             elif step == Step.SECOND_APPROVAL:
-                life.move(at, RequestStatus.AWAITING_SECOND_APPROVAL)
-                task = life.task(TaskType.SECOND_APPROVAL, at)
+                life.move(at, rule.status)
+                task = life.task(rule.task, at)
                 task[3] = first_approver[0] if first_approver else None
                 claimed = add(at, _lognormal(rng, SECOND_QUEUE, pressure))
                 if cancel:
-                    return self._cancel(life, task, at, claimed, requester)
+                    return self._cancel(life, at, claimed, requester)
                 second = self._second(first_approver)
                 task[2], task[4] = second[0], claimed
-                life.event(claimed, second[1], "claimed", "second approval task")
+                life.event(claimed, second[1], "claimed", SECOND_APPROVAL_TASK)
                 life.respond(claimed, second)
                 decided = add(claimed, _lognormal(rng, SECOND_WORK))
                 if rng.random() >= SECOND_APPROVE:
                     reason = rng.choice(REJECTIONS)
                     task[7:11] = [decided, second[0], "reject", reason]
                     life.event(decided, second[1], "reject", reason)
-                    life.finish(decided, RequestStatus.REJECTED, f"Rejected: {reason}")
+                    life.finish(
+                        decided, RequestStatus.REJECTED, rejected_outcome(rule.task, reason)
+                    )
                     return life
                 task[7:11] = [decided, second[0], "approve", None]
                 life.event(decided, second[1], "approve")
@@ -553,7 +571,7 @@ class Simulator:
         done = at + rng.randint(*APPLY_SECONDS)
         if rng.random() < P_APPLY_FAILS:
             life.event(done, SYSTEM, "apply_failed", APPLY_FAILURE)
-            life.finish(done, RequestStatus.FAILED, f"Failed: {APPLY_FAILURE}")
+            life.finish(done, RequestStatus.FAILED, failed_outcome(APPLY_FAILURE))
         else:
             life.finish(done, RequestStatus.COMPLETED, KINDS[kind].done_text)
         return life
@@ -566,54 +584,30 @@ class Simulator:
         picker = self.second.get(first[0]) if first else None
         return picker(self.rng) if picker else self.agent(self.rng)
 
-    def _cancel(
-        self, life: Life, task: list[Any], waiting: float, until: float, requester: Person
-    ) -> Life:
+    def _cancel(self, life: Life, waiting: float, until: float, requester: Person) -> Life:
         """The requester withdraws while the request first waits."""
         at = waiting + int(self.rng.random() * max(until - waiting, 60))
-        if task[1] == TaskType.CONSENT.value:
+        if life.status.waits_on_customer:  # the SLA clock stood still meanwhile
             life.pauses.append((waiting, at))
         reason = self.rng.choice(CANCELS)
         life.event(at, requester[1], "cancelled", reason)
-        life.finish(at, RequestStatus.CANCELLED, f"Cancelled by {requester[1]}: {reason}")
+        life.finish(at, RequestStatus.CANCELLED, cancelled_outcome(requester[1], reason))
         return life
 
-    def _remind(self, life: Life, since: float, answered: float, noun: str, days: int) -> None:
-        halfway = since + days * DAY / 2
+    def _remind(self, life: Life, since: float, answered: float, wait: CustomerWait) -> None:
+        """The reminder the workflow sends halfway through a wait still unanswered then."""
+        halfway = since + wait.reminder.total_seconds()
         if answered > halfway:
-            expiry = datetime.fromtimestamp(since + days * DAY, UTC)
-            life.event(
-                halfway, SYSTEM, "reminder", f"Reminder: {noun} expected by {expiry:%Y-%m-%d}."
-            )
+            expiry = datetime.fromtimestamp(since + wait.expiry.total_seconds(), UTC)
+            life.event(halfway, SYSTEM, "reminder", wait.reminder_note(expiry))
 
-    def _expire(self, life: Life, since: float, expiry: float, noun: str, days: int) -> Life:
-        self._remind(life, since, expiry, noun, days)
+    def _expire(self, life: Life, since: float, wait: CustomerWait) -> Life:
+        expiry = since + wait.expiry.total_seconds()
+        self._remind(life, since, expiry, wait)
         life.pauses.append((since, expiry))
-        life.event(expiry, SYSTEM, "expired", f"No {noun} within {days} days.")
-        life.finish(expiry, RequestStatus.EXPIRED, f"Expired: no {noun} within {days} days.")
+        life.event(expiry, SYSTEM, "expired", wait.expired_note)
+        life.finish(expiry, RequestStatus.EXPIRED, wait.expired_outcome)
         return life
-
-    # Figures, exactly as the workflow computes them.
-
-    def _clock_at(self, life: Life, at: float) -> float:
-        """Business seconds the SLA clock had run at `at`: customer waits taken out."""
-        position = self.clock.position
-        elapsed = position(at) - position(life.created)
-        for start, end in life.pauses:
-            if start < at:
-                elapsed -= position(min(end, at)) - position(start)
-        return elapsed
-
-    def _due(self, life: Life, hours: float) -> float:
-        """When the SLA clock reaches a target, given the waits."""
-        remaining, running = hours * HOUR, life.created
-        for start, end in life.pauses:
-            run = self.clock.between(running, start)
-            if run >= remaining:
-                return self.clock.add(running, remaining)
-            remaining -= run
-            running = end
-        return self.clock.add(running, remaining)
 
     def _rows(
         self,
@@ -625,31 +619,30 @@ class Simulator:
         requester: Person,
         life: Life,
     ) -> Made:
-        stamp, created, end = self.stamp, life.created, life.end
-        first_hours, resolution_hours = self.d.targets[kind]
-        first_due = self._due(life, first_hours)
-        resolution_due = self._due(life, resolution_hours)
-        met = end <= resolution_due
-        first_business = (
-            None if life.first_response is None else self._clock_at(life, life.first_response)
-        )
-        resolution_business = self._clock_at(life, end)
-        wait_business = self.clock.between(created, end) - resolution_business
-        wait = float(sum(b - a for a, b in life.pauses))
-        # The SLA state turns breached when a target passes unmet (the timer fires a second
-        # after), or at the end when the resolution target was missed.
-        breaches = [resolution_due + 1] if not met else []
-        if life.first_response is None or life.first_response > first_due:
-            breaches.append(first_due + 1)
+        stamp, clock, created, end = self.stamp, self.clock, life.created, life.end
+        first_response, pauses, target = life.first_response, life.pauses, self.d.targets[kind]
+        # The request's last projection, as the workflow writes it when the request ends.
+        sla = clock.reading(created, target, first_response, end, pauses, end)
+        first_due, resolution_due = sla.first_response_due, sla.resolution_due
+        assert first_due is not None and resolution_due is not None  # no wait is still open
+        resolution = clock.state(created, target.resolution_hours, pauses, end, met_at=end)
+        first = clock.state(created, target.first_response_hours, pauses, end, first_response)
+        state = request_sla_state(life.status, resolution, first)
+        # The SLA state turns breached when the workflow's timer finds a target passed unmet,
+        # or at the end when the resolution target was missed.
+        breaches = [resolution_due + NOTICED_AFTER] if resolution == SlaState.BREACHED else []
+        if first == SlaState.BREACHED:
+            breaches.append(first_due + NOTICED_AFTER)
         if breaches and min(breaches) < end:
             at = min(breaches)
             status = life.transitions[bisect_right(life.transitions, (at, "~")) - 1][1]
             life.events.append((at, SYSTEM, "sla_breached", None, status))
             life.events.sort(key=lambda event: event[0])
-        elif not met:  # noticed as the request ends, after its final status
+        elif state == SlaState.BREACHED:  # noticed as the request ends, after its final status
             life.events.append((end, SYSTEM, "sla_breached", None, life.now))
         status, done_state = life.now, TaskState.DONE.value
-        counted = met if status in COUNTED else None
+        counted = (state == SlaState.MET) if status in COUNTED else None
+        wait, business = float(sla.customer_wait), sla.figures
         events = [
             (number, seq, stamp(at), actor, action, comment, False, after)
             for seq, (at, actor, action, comment, after) in enumerate(life.events, start=1)
@@ -667,15 +660,15 @@ class Simulator:
             self.rng.choice(REASONS[kind]), status, None,
             self.steps_json[(kind, console_type)], life.outcome, created_text, end_text,
             end_text, first_text, stamp(first_due), stamp(resolution_due),
-            "met" if met else "breached", wait, len(events),
+            state.value, wait, len(events),
         )  # fmt: skip
         durations = (
-            None if life.first_response is None else life.first_response - created,
-            first_business,
+            None if first_response is None else first_response - created,
+            business.first_response,
             end - created,
-            resolution_business,
+            business.resolution,
             wait,
-            wait_business,
+            business.customer_wait,
         )  # in MEASURE_COLUMNS order
         figures = (
             number, created_text, end_text, kind.value, console_type.value, status,
