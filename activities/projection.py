@@ -25,10 +25,11 @@ from service.models import (
     Task,
     TimelineEvent,
 )
+from workflows.activity_interfaces import ProjectionInterface
 from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
 
 
-class ProjectionActivities:
+class ProjectionActivities(ProjectionInterface):
     """Local activities of the request workflow; each runs in its own app context."""
 
     def __init__(self, app: Flask) -> None:

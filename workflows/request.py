@@ -34,6 +34,11 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
         TaskType,
     )
+    from workflows.activity_interfaces import (
+        DirectoryInterface,
+        NotificationInterface,
+        ProjectionInterface,
+    )
     from workflows.shared import (
         CONFLICT,
         FORBIDDEN,
@@ -41,12 +46,10 @@ with workflow.unsafe.imports_passed_through():
         NOT_FOUND,
         Actor,
         ApplyChange,
-        ApplyResult,
         Cancel,
         EffectCheck,
         Notify,
         Projection,
-        ProjectionResult,
         RequestInput,
         Respond,
         TaskAction,
@@ -56,10 +59,6 @@ with workflow.unsafe.imports_passed_through():
 
 SYSTEM = "LinkDesk"
 AT_RISK_RATIO = 0.75
-PROJECT = "project_request"
-CHECK_EFFECT = "check_effect_needed"
-APPLY = "apply_relationship_change"
-NOTIFY = "notify"
 # The projection must land, however long the database is away.
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -578,14 +577,12 @@ class RequestWorkflow:
     # Activities.
 
     async def _effect_needed(self) -> bool:
-        needed: bool = await workflow.execute_local_activity(
-            CHECK_EFFECT,
+        return await workflow.execute_local_activity_method(
+            ProjectionInterface.check_effect_needed,
             EffectCheck(self.input.kind, self.input.console_id, self.input.instance_id),
-            result_type=bool,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=PROJECTION_RETRY,
         )
-        return needed
 
     async def _apply(self) -> None:
         if not await self._effect_needed():
@@ -600,10 +597,9 @@ class RequestWorkflow:
             actor=self.approver.username if self.approver else SYSTEM,
         )
         try:
-            await workflow.execute_activity(
-                APPLY,
+            await workflow.execute_activity_method(
+                DirectoryInterface.apply_relationship_change,
                 change,
-                result_type=ApplyResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 # The activity heartbeats at each step, so an attempt whose worker died is
                 # retried after this, not after the whole start-to-close timeout.
@@ -623,8 +619,8 @@ class RequestWorkflow:
             batch, self.outbox = self.outbox, []
             await asyncio.gather(
                 *(
-                    workflow.execute_activity(
-                        NOTIFY,
+                    workflow.execute_activity_method(
+                        NotificationInterface.notify,
                         notice,
                         start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=NOTIFY_RETRY,
@@ -671,10 +667,9 @@ class RequestWorkflow:
             self.dirty = False
             snapshot = self._snapshot()
             self.pending_events = []
-            result = await workflow.execute_local_activity(
-                PROJECT,
+            result = await workflow.execute_local_activity_method(
+                ProjectionInterface.project_request,
                 snapshot,
-                result_type=ProjectionResult,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=PROJECTION_RETRY,
             )
