@@ -31,7 +31,7 @@ from temporalio.worker import Worker
 from service import admin, create_app
 from service.extensions import db
 from service.models import Console, Instance, User
-from workflows.worker import build_worker
+from worker.main import build_worker
 
 TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
 CHROMIUM = "/usr/bin/chromium"

@@ -7,8 +7,8 @@ import inspect
 from flask import Flask
 from temporalio.activity import _Definition
 
+from worker.main import activities_of
 from workflows import activity_interfaces
-from workflows.worker import activities_of
 
 
 def test_no_activity_is_cancelled_by_an_exception_raised_inside_its_thread(app: Flask) -> None:

@@ -49,8 +49,8 @@ from service.models import (
 from service.temporal import UNREACHABLE, bridge
 from tests.conftest import BIN_DIR, ApiClient, Factory, LoopThread, api_token, free_port
 from tests.workflows.test_request_api import claim_and_decide, file, flags, task_of, wait_status
+from worker.main import STALE_FILING, reconcile
 from workflows.request import APPLY_HEARTBEAT
-from workflows.worker import STALE_FILING, reconcile
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,7 +225,7 @@ def api_on(stack_app: Flask) -> Callable[[str], ApiClient]:
 def start_worker(
     stack_app: Flask, dev_server: DevServer, base_config: dict[str, Any], tmp_path: Path
 ) -> Iterator[Callable[..., Child]]:
-    """`start_worker(**env)`: `python -m workflows.worker` as a child process, as deployed."""
+    """`start_worker(**env)`: `python -m worker` as a child process, as deployed."""
     started: list[Child] = []
     task_queue = stack_app.config["TEMPORAL_TASK_QUEUE"]
 
@@ -240,7 +240,7 @@ def start_worker(
             **extra_env,
         )
         log = tmp_path / f"worker-{len(started) + 1}.log"
-        worker = Child("worker", [sys.executable, "-m", "workflows.worker"], env, log)
+        worker = Child("worker", [sys.executable, "-m", "worker"], env, log)
         started.append(worker)
         worker.wait_for_output("worker polling task queue")
         return worker

@@ -44,9 +44,9 @@ from service.models import (
 )
 from service.temporal import bridge
 from tests.conftest import Factory, LoopThread
+from worker.main import build_worker
 from workflows.request import RequestWorkflow
 from workflows.shared import Actor, Cancel, Projection, Respond, TaskAction
-from workflows.worker import build_worker
 
 TEST_SERVER = Path(sys.executable).with_name("temporal-test-server")
 ROUND_THE_CLOCK = {
