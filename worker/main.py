@@ -172,5 +172,6 @@ async def run(app: Flask) -> None:
 def main() -> None:
     """Entry point of `python -m worker`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    compile_sandboxed_modules([RequestWorkflow])
     # Its SQLite writes give way to the web's, which a person waits on.
     asyncio.run(run(create_app({"SQLITE_BACKGROUND_WRITER": True})))
