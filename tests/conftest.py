@@ -1,5 +1,5 @@
 """Shared fixtures: a real database (SQLite, or PostgreSQL by URL), a real Temporal dev server,
-the app, clients signed in per role, and a factory for directory objects.
+the app, clients signed in per role, a factory for directory objects, and `eventually`.
 
 Set LINKDESK_TEST_DATABASE_URL to run the suite against PostgreSQL; the schema is dropped and
 migrated from scratch once per session, and every test starts from empty tables.
@@ -13,11 +13,12 @@ import re
 import socket
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
@@ -48,6 +49,35 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "correct horse battery staple"
 BIN_DIR = Path(sys.executable).parent
+
+T = TypeVar("T")
+
+
+def eventually(
+    probe: Callable[[], T],
+    until: Callable[[T], object] = bool,
+    *,
+    timeout: float = 10,
+    interval: float = 0.05,
+    what: str = "the condition",
+    show: Callable[[T], str] = repr,
+) -> T:
+    """Call `probe` until `until` holds for what it returns, and return that value.
+
+    For what another thread or process does in its own time (a workflow, the worker, a child
+    process). After `timeout` seconds it fails, naming `what` it waited for and showing the last
+    value seen (through `show`). An exception from `probe` or `until` ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if until(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:g}s waiting for {what}; last seen: {show(value)}"
+            )
+        time.sleep(interval)
 
 
 def free_port() -> int:
