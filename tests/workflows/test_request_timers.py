@@ -372,6 +372,7 @@ def file_through_service(app: Flask, kind: RequestKind, console: str, instance: 
 # Consent: reminder halfway, expiry after 7 days.
 
 
+@pytest.mark.usefixtures("temporal_env")  # a second filing goes through the web's Temporal
 def test_unanswered_consent_reminds_the_instance_admins_then_expires(
     desk: Desk, directory: Factory
 ) -> None:
