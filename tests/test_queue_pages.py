@@ -8,7 +8,6 @@ and every page visited is saved as a full-page screenshot under `tests/artifacts
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +17,7 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Locator, Page, expect
 
 from tests import test_browser as browser_setup
-from tests.conftest import PASSWORD, Factory, csrf_token, sign_in
+from tests.conftest import PASSWORD, Factory, csrf_token, eventually, sign_in
 from tests.test_browser import PHONE, Shoot
 from tests.workflows.test_request_api import file, wait_status
 
@@ -302,9 +301,11 @@ def test_notifications_are_listed_and_marked_read_and_outbox_lists_emails(
     partner, agent = api_as("pacct"), api_as("agent")
     first = filed(partner, "establish_link", "ACCT-01", "BETA")
     second = filed(partner, "establish_link", "ACCT-01", "GAMMA")
-    deadline = time.monotonic() + 10
-    while agent.get("/api/v1/notifications").json["unread"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(
+        lambda: agent.get("/api/v1/notifications").json["unread"],
+        lambda unread: unread >= 2,
+        what="the agent's two notifications",
+    )
 
     page = open_page()
     sign_in_to(page, "agent", "/notifications")

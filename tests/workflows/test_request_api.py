@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 from service.directory import relationship_between
 from service.extensions import db
 from service.models import Console, Instance, utcnow
-from tests.conftest import Factory
+from tests.conftest import Factory, eventually
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -31,14 +31,13 @@ def flags(app: Flask, console: str, instance: str) -> tuple[bool, bool, bool]:
 
 
 def wait_status(api: Any, request_id: str, status: str, timeout: float = 10) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        body = api.get(f"/api/v1/requests/{request_id}").json
-        if body["status"] == status or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
+    """The request as the API shows it, once the workflow has moved it to `status`."""
+    return eventually(
+        lambda: api.get(f"/api/v1/requests/{request_id}").json,
+        lambda body: body["status"] == status,
+        timeout=timeout,
+        what=f"{request_id} to be {status}",
+    )
 
 
 def test_establish_link_approved_by_an_agent_completes(
@@ -372,11 +371,11 @@ def test_people_are_notified_and_can_mark_read(
     demo_directory.relationship("ACCT-01", "ACME-US", access_enabled=False, linked=True)
     request_id = file(partner, "enable_access", "ACCT-01", "ACME-US").json["id"]
     wait_status(partner, request_id, "awaiting_consent")
-    import time
-
-    deadline = time.monotonic() + 10
-    while admin.get("/api/v1/notifications").json["unread"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(
+        lambda: admin.get("/api/v1/notifications").json["unread"],
+        lambda unread: unread >= 1,
+        what="iadmin's first notification",
+    )
     inbox = admin.get("/api/v1/notifications").json
     assert inbox["unread"] >= 1
     consent_notes = [n for n in inbox["items"] if n["event"] == "consent_requested"]
