@@ -15,9 +15,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import select, text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from domain.durations import DURATION_BUCKETS, MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.sla import SlaState
@@ -42,7 +43,9 @@ from service.models import (
     Task,
     TimelineEvent,
     User,
+    utcnow,
 )
+from tests.conftest import Factory
 
 
 def migration(revision: str) -> ModuleType:
@@ -267,3 +270,137 @@ def test_the_rollups_migration_counts_stored_figures_as_the_live_rebuild_does(
     weeks = {row[1] for row in migrated["agent_rollups"]}
     assert len(weeks) >= 10
     assert {MONDAY.date() + timedelta(days=7 * n) for n in (-1, 0, 1)} <= weeks
+
+
+# The SLA state column.
+
+
+def test_the_database_refuses_what_is_not_an_sla_state(app: Flask, make: Factory) -> None:
+    """`requests.sla_state` holds an SlaState, read back as one; anything else is refused by
+    the database's own CHECK, as for the other enum columns."""
+    make.console("ACCT-01")
+    make.instance("ACME-US")
+    requester = make.user("pacct", "partner", console="ACCT-01")
+    with app.app_context():
+        request = _request(
+            db.session.execute(select(Console)).scalar_one(),
+            db.session.execute(select(Instance)).scalar_one(),
+            requester,
+            utcnow(),
+            sla_state=SlaState.AT_RISK,
+        )
+        db.session.add(request)
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.get_one(Request, request.id).sla_state is SlaState.AT_RISK
+        with pytest.raises(IntegrityError, match="ck_requests_sla_state"):
+            db.session.execute(
+                text("UPDATE requests SET sla_state = 'late' WHERE id = :id"), {"id": request.id}
+            )
+        db.session.rollback()
+
+
+def _requests_schema() -> tuple[dict[str, str], set[str | None], str]:
+    """What `requests` is made of, as the database reports it: its indexes (name: definition),
+    the names of its CHECK constraints and the type of `sla_state`."""
+    if db.engine.dialect.name == "sqlite":
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'"
+    else:
+        query = (
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE tablename = 'requests' AND schemaname = current_schema()"
+        )
+    with db.engine.connect() as conn:
+        indexes = {name: sql for name, sql in conn.execute(text(query))}
+        inspector = inspect(conn)
+        checks = {check["name"] for check in inspector.get_check_constraints("requests")}
+        (sla_state,) = (
+            str(column["type"])
+            for column in inspector.get_columns("requests")
+            if column["name"] == "sla_state"
+        )
+    return indexes, checks, sla_state
+
+
+def _stored() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of `requests` and of the tables that refer to it, as stored."""
+    tables = ("requests", "request_figures", "tasks", "timeline_events")
+    with db.engine.connect() as conn:
+        return {
+            table: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+            for table in tables
+        }
+
+
+def _statistics() -> list[tuple[Any, ...]]:
+    """SQLite's planner statistics of `requests` (none kept on PostgreSQL's side here)."""
+    if db.engine.dialect.name != "sqlite":
+        return []
+    with db.engine.connect() as conn:
+        return sorted(
+            tuple(row)
+            for row in conn.execute(
+                text("SELECT tbl, idx, stat FROM sqlite_stat1 WHERE tbl = 'requests'")
+            )
+        )
+
+
+def test_the_sla_state_migration_keeps_every_row_index_and_id(migrating_app: Flask) -> None:
+    """0008 checks `sla_state` (on SQLite by re-creating `requests`): the rows of `requests`
+    and of every table that refers to it, each index as it was (the open requests' one still
+    partial), the planner's statistics and the IDs handed out so far all survive it, up and
+    down."""
+    with migrating_app.app_context():
+        upgrade(revision="0007")
+        numbers = _store_history(20)
+        with db.engine.begin() as conn:
+            # The newest request is gone, but its ID is not to be handed out again.
+            conn.execute(text("DELETE FROM requests WHERE id = :id"), {"id": numbers[-1]})
+            conn.execute(
+                text(
+                    "UPDATE requests SET sla_state = 'breached', open_key = 'open' WHERE id = :id"
+                ),
+                {"id": numbers[0]},
+            )
+            if db.engine.dialect.name == "sqlite":
+                conn.execute(text("ANALYZE"))
+        indexes, checks, sla_state = _requests_schema()
+        rows, statistics = _stored(), _statistics()
+        assert len(rows["requests"]) == len(rows["tasks"]) == len(numbers) - 1
+        assert set(indexes) >= {name for name, *_ in migration("0008").INDEXES}
+        partial = indexes["ix_requests_open"].replace("(", "").replace(")", "")
+        assert partial.endswith("WHERE open_key IS NOT NULL")
+        assert (checks, sla_state) == (
+            {"ck_requests_request_kind", "ck_requests_request_status"},
+            "VARCHAR(16)",
+        )
+
+        upgrade(revision="0008")
+        assert _requests_schema() == (indexes, {*checks, "ck_requests_sla_state"}, "VARCHAR(32)")
+        assert _stored() == rows
+        assert _statistics() == statistics
+
+        downgrade(revision="0007")
+        assert _requests_schema() == (indexes, checks, sla_state)
+        assert _stored() == rows
+        assert _statistics() == statistics
+
+        upgrade()
+        with db.engine.connect() as conn:
+            console, instance, requester = (
+                conn.execute(text(f"SELECT min(id) FROM {table}")).scalar()
+                for table in ("consoles", "instances", "users")
+            )
+        request = Request(
+            kind=RequestKind.ESTABLISH_LINK,
+            console_id=console,
+            instance_id=instance,
+            requester_id=requester,
+            reason="after the migration",
+            status=RequestStatus.SUBMITTED,
+            steps=[],
+        )
+        db.session.add(request)
+        db.session.commit()
+        assert request.id == numbers[-1] + 1
+        assert request.sla_state is SlaState.OK
