@@ -178,7 +178,8 @@ def _user_from_bearer() -> User | None:
 def _end_read() -> None:
     """End the transaction that identified the caller, so the request's own work begins its
     own: for an unsafe method, a write transaction, which on SQLite takes the write lock
-    up front (see `service.SqliteWriters`) and is best held as briefly as its writes."""
+    up front (see `service.sqlite_writers.SqliteWriters`) and is best held as briefly as its
+    writes."""
     db.session.commit()
 
 

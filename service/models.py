@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.kinds import missing_for_slide_in
-from domain.sla import SlaTarget
+from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
 from service.extensions import Model, db
 
@@ -295,7 +295,7 @@ class Request(Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sla_state: Mapped[str] = mapped_column(String(16), default="ok")
+    sla_state: Mapped[SlaState] = mapped_column(_enum(SlaState, "sla_state"), default=SlaState.OK)
     customer_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     projected_seq: Mapped[int] = mapped_column(Integer, default=0)
 

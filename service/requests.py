@@ -323,7 +323,7 @@ def _export_rows(conditions: list[Any]) -> Iterator[list[Any]]:
             by,
             created.isoformat(),
             resolved.isoformat() if resolved else "",
-            sla_state,
+            sla_state.value,
             agent_name or "",
             *("" if value is None else f"{value:.1f}" for value in seconds),
             "" if sla_met is None else str(sla_met).lower(),

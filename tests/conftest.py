@@ -41,7 +41,8 @@ from service.models import Console, Instance, User
 from worker.main import build_worker
 
 TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium; `make test` passes its CHROMIUM here.
+CHROMIUM = os.environ.get("LINKDESK_TEST_CHROMIUM") or "/usr/bin/chromium"
 # Headless, and quiet: nothing is fetched from the network and nothing is downloaded.
 CHROMIUM_ARGS = [
     "--headless",
@@ -127,6 +128,12 @@ def chromium() -> Iterator[Browser]:
     Defined here, once: Playwright's sync API runs one instance per thread, so every browser
     test module must share this one.
     """
+    if not os.access(CHROMIUM, os.X_OK):  # one line, not Playwright's launch traceback
+        pytest.fail(
+            f"the browser tests need Debian's chromium at {CHROMIUM}: "
+            "run `sudo apt-get install chromium`",
+            pytrace=False,
+        )
     playwright = sync_playwright().start()
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -218,7 +218,7 @@ class TaskSchema(Schema):
     created_at = fields.DateTime(required=True)
     kind = fields.Function(lambda task: task.request.kind.value)
     request_status = fields.Function(lambda task: task.request.status.value)
-    sla = fields.Function(lambda task: task.request.sla_state)
+    sla = fields.Function(lambda task: task.request.sla_state.value)
 
 
 class RequestSchema(Schema):
@@ -237,7 +237,7 @@ class RequestSchema(Schema):
         lambda request: {
             "first_response_due": request.first_response_due,
             "resolution_due": request.resolution_due,
-            "state": request.sla_state,
+            "state": request.sla_state.value,
         },
         metadata={"description": "first_response_due, resolution_due, state"},
     )
