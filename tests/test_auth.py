@@ -241,3 +241,26 @@ def test_malformed_json_is_400_not_500(client: FlaskClient) -> None:
     response = client.post("/api/v1/tokens", data="{nope", content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"]["message"] == "The request body is not valid JSON."
+
+
+def test_an_api_error_body_has_exactly_the_documented_shape(client: FlaskClient) -> None:
+    anonymous = client.get("/api/v1/me")
+    assert anonymous.json == {
+        "error": {
+            "code": "unauthorized",
+            "message": "Sign in first: send 'Authorization: Bearer <token>'.",
+            "fields": {},
+        }
+    }
+    invalid = client.post("/api/v1/tokens", json={"username": ""})
+    assert invalid.status_code == 422
+    assert invalid.json == {
+        "error": {
+            "code": "validation_error",
+            "message": "Some fields are not valid.",
+            "fields": {
+                "password": ["Missing data for required field."],
+                "username": ["Length must be between 1 and 64."],
+            },
+        }
+    }

@@ -19,6 +19,7 @@ from domain.vocabulary import (
     TaskType,
 )
 from service.directory import is_valid_code
+from service.errors import ErrorSchema
 from service.models import format_request_id
 from service.requests import (
     AGE_BUCKETS,
@@ -57,23 +58,6 @@ class RefField(fields.Field):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value
-
-
-class ErrorDetailSchema(Schema):
-    code = fields.String(required=True, metadata={"example": "validation_error"})
-    message = fields.String(required=True)
-    field_errors = fields.Dict(
-        data_key="fields",
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Messages per field, when the error concerns fields"},
-    )
-
-
-class ErrorSchema(Schema):
-    """The body of every error response."""
-
-    error = fields.Nested(ErrorDetailSchema, required=True)
 
 
 class PageArgsSchema(Schema):
