@@ -74,8 +74,9 @@ UNAVAILABLE: dict[str, Any] = {
 
 
 def list_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
-    """The list shape of PRODUCT §5 (`items`, `page`, `per_page`, `total`) for an item schema,
-    with `total_exact` telling whether `total` is the whole count or a lower bound."""
+    """The shape of every list the API answers (`items`, `page`, `per_page`, `total`) for an
+    item schema, with `total_exact` telling whether `total` is the whole count or a lower
+    bound."""
     return type(
         name,
         (Schema,),
