@@ -451,14 +451,18 @@ def _sla_target(kind: RequestKind) -> SlaTarget:
     return row.target if row is not None else KINDS[kind].default_sla
 
 
+# Who files requests, and of which kinds: partners any kind for their console, instance admins
+# the dissociation of a firm from their company. Nobody else files.
+FILEABLE_KINDS: dict[Role, tuple[RequestKind, ...]] = {
+    Role.PARTNER: tuple(RequestKind),
+    Role.INSTANCE_ADMIN: (RequestKind.DISSOCIATE_LINK,),
+}
+FILED_BY = "Requests are filed by partners and instance admins."
+
+
 def fileable_kinds(user: User) -> tuple[RequestKind, ...]:
     """The request kinds the user may file: all for partners, dissociation for instance admins."""
-    role = Role(user.role)
-    if role == Role.PARTNER:
-        return tuple(RequestKind)
-    if role == Role.INSTANCE_ADMIN:
-        return (RequestKind.DISSOCIATE_LINK,)
-    return ()
+    return FILEABLE_KINDS.get(Role(user.role), ())
 
 
 class NothingToDo(Invalid):
@@ -473,7 +477,7 @@ def _resolve_for_filing(user: User, kind: RequestKind, console_ref: Any, instanc
             fields={"kind": ["Only dissociate_link for instance admins."]},
         )
     if not kinds:
-        raise Forbidden("Requests are filed by partners and instance admins.")
+        raise Forbidden(FILED_BY)
     errors: dict[str, list[str]] = {}
     console = instance = None
     try:

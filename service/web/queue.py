@@ -1,8 +1,8 @@
 """Customer Service pages: the agent queue, the task page, notifications and the email outbox.
 
-Views parse the form, check the role, call one service function and render. A refused task
-action (someone else holds the task, four eyes, a missing reason) is shown on the task page
-itself with the request as it now stands, never as an error page.
+Who may open each page is said above it; views parse the form, call one service function
+and render. A refused task action (someone else holds the task, four eyes, a missing reason)
+is shown on the task page itself with the request as it now stands, never as an error page.
 """
 
 from __future__ import annotations
@@ -40,20 +40,11 @@ OUTBOX_ROLES = (Role.ADMIN, Role.MANAGER)
 PER_PAGE = 25
 REFRESH_SECONDS = 10  # how often the queue fetches itself again
 APPLYING_REFRESH_SECONDS = 2  # the task page, while the change is being applied
-NOT_HERE = "There is no page at this address."
 DONE_TEXT = {
     Decision.APPROVE: "You approved {id}; it is now {status}.",
     Decision.REJECT: "You rejected {id}; the requester sees your reason.",
     Decision.REQUEST_INFO: "Your question went to the requester; {id} is now {status}.",
 }
-
-
-def _user_in(roles: tuple[Role, ...]) -> User:
-    """The signed-in user if their role may open the page; anyone else gets the 404 page."""
-    user = auth.signed_in_user()
-    if Role(user.role) not in roles:
-        raise NotFound(NOT_HERE)
-    return user
 
 
 def _queue_url(target: str | None) -> str:
@@ -96,10 +87,10 @@ def _ago(when: datetime | None) -> str:
 
 
 @bp.get("/queue")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def queue() -> str | tuple[str, int]:
     """Open review and second-approval tasks, most urgent SLA first; refreshes by itself."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     typed = request.args.to_dict()
     page: dict[str, Any] = {
         "user": user,
@@ -135,10 +126,10 @@ def _filter_choices() -> dict[str, list[tuple[str, str]]]:
 
 
 @bp.get("/queue/tasks/<int:task_id>")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def task(task_id: int) -> str:
     """A task with its request, the current relationship, the timeline and the actions."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     return _task_page(user, service.get_task(user, task_id))
 
 
@@ -181,10 +172,10 @@ def _refused(user: User, task_id: int, problem: ServiceError) -> tuple[str, int]
 
 
 @bp.post("/queue/tasks/<int:task_id>/claim")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def claim(task_id: int) -> Response | tuple[str, int]:
     """Claim a task and go to its page; a task someone else holds says who."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     try:
         req = service.claim_task(user, task_id)
     except NotFound:
@@ -196,10 +187,10 @@ def claim(task_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/queue/tasks/<int:task_id>/release")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def release(task_id: int) -> Response | tuple[str, int]:
     """Put a claimed task back in the queue."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     try:
         req = service.release_task(user, task_id)
     except NotFound:
@@ -213,10 +204,10 @@ def release(task_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/queue/tasks/<int:task_id>/complete")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def complete(task_id: int) -> Response | tuple[str, int]:
     """Approve, reject with a reason or ask the requester a question."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     typed = request.form.to_dict()
     try:
         form = load_form(DecisionForm())
@@ -236,10 +227,10 @@ def complete(task_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/queue/tasks/<int:task_id>/reassign")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def reassign(task_id: int) -> Response | tuple[str, int]:
     """Give a task to an agent or a manager (managers only)."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     try:
         form = load_form(ReassignForm())
         req = service.reassign_task(user, task_id, form["assignee"])
@@ -255,10 +246,10 @@ def reassign(task_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/queue/tasks/<int:task_id>/notes")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def add_note(task_id: int) -> Response | tuple[str, int]:
     """Add a note to the request's timeline: internal, or visible to the requester."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     task = service.get_task(user, task_id)
     try:
         form = load_form(CommentForm())
@@ -312,10 +303,9 @@ def _notifications_url() -> str:
 
 
 @bp.get("/outbox")
-@login_required
+@auth.roles_required(*OUTBOX_ROLES)
 def outbox() -> str:
     """Emails LinkDesk sent, or keeps here when no SMTP server is configured."""
-    _user_in(OUTBOX_ROLES)
     form = load_form(PageForm(), request.args)
     return render_template(
         "queue/outbox.html",

@@ -45,8 +45,9 @@ MORE_FILTERS = tuple(RequestFilterArgs().fields)
 # Shown to Customer Service only: who took a request up, and who holds it now.
 STAFF_FILTERS = ("agent", "assignee")
 SLA_FILTER_LABELS = {state.value: state.label for state in SlaState}
-# Who sees the link to a request's workflow in the Temporal Web UI (PRODUCT §4).
+# Who sees the link to a request's workflow in the Temporal Web UI: those who work requests.
 TEMPORAL_UI_ROLES = (Role.AGENT, Role.MANAGER)
+CONSENT_INBOX_ONLY = "The consent inbox is for instance admins."
 
 HtmlPage = str | tuple[str, int]
 
@@ -136,13 +137,10 @@ def index() -> HtmlPage:
 
 def _new_form(typed: dict[str, str], status: int = 200, **context: Any) -> HtmlPage:
     user = auth.signed_in_user()
-    kinds = service.fileable_kinds(user)
-    if not kinds:
-        raise NotFound("Requests are filed by partners and instance admins.")
     page = render_template(
         "requests/new.html",
         user=user,
-        kinds=kinds,
+        kinds=service.fileable_kinds(user),
         form=typed,
         instances=_instance_choices(user),
         consoles=_console_choices(user),
@@ -152,7 +150,7 @@ def _new_form(typed: dict[str, str], status: int = 200, **context: Any) -> HtmlP
 
 
 @bp.get("/requests/new")
-@login_required
+@auth.roles_required(*service.FILEABLE_KINDS, message=service.FILED_BY)
 def new() -> HtmlPage:
     """The form to file a request; the query may preset kind, console and instance."""
     user = auth.signed_in_user()
@@ -166,7 +164,7 @@ def new() -> HtmlPage:
 
 
 @bp.post("/requests/new")
-@login_required
+@auth.roles_required(*service.FILEABLE_KINDS, message=service.FILED_BY)
 def file() -> HtmlPage | Response:
     """File a request; what was typed stays on the form when it is refused."""
     user = auth.signed_in_user()
@@ -359,8 +357,6 @@ def slide_in() -> HtmlPage:
 
 def _consent_inbox(status: int = 200, **context: Any) -> HtmlPage:
     user = auth.signed_in_user()
-    if Role(user.role) != Role.INSTANCE_ADMIN:
-        raise NotFound("The consent inbox is for instance admins.")
     page_number = load_form(PageForm(), request.args)["page"]
     result = service.list_tasks(
         user, service.TaskFilters(type=TaskType.CONSENT), page_number, PER_PAGE
@@ -375,19 +371,17 @@ def _consent_inbox(status: int = 200, **context: Any) -> HtmlPage:
 
 
 @bp.get("/consents")
-@login_required
+@auth.roles_required(Role.INSTANCE_ADMIN, message=CONSENT_INBOX_ONLY)
 def consents() -> HtmlPage:
     """Instance admins: the requests waiting for your consent."""
     return _consent_inbox()
 
 
 @bp.post("/consents/<int:task_id>")
-@login_required
+@auth.roles_required(Role.INSTANCE_ADMIN, message=CONSENT_INBOX_ONLY)
 def decide_consent(task_id: int) -> HtmlPage | Response:
     """Grant or decline consent, with an optional comment the requester sees."""
     user = auth.signed_in_user()
-    if Role(user.role) != Role.INSTANCE_ADMIN:
-        raise NotFound("The consent inbox is for instance admins.")
     try:
         form = load_form(ConsentForm())
         req = service.complete_task(user, task_id, form["decision"], form["comment"])
