@@ -20,7 +20,7 @@ from domain.vocabulary import DECISIONS_BY_TASK, ConsoleType, Decision, RequestK
 from service import auth, notifications
 from service import requests as service
 from service.directory import relationship_between
-from service.errors import Invalid, NotFound, ServiceError
+from service.errors import Invalid, ServiceError
 from service.models import Task, User, format_request_id, utcnow
 from service.web.forms import (
     QUEUE_TASK_TYPES,
@@ -31,6 +31,7 @@ from service.web.forms import (
     QueueFilterForm,
     ReassignForm,
     load_form,
+    refusals_shown_on,
 )
 
 bp = Blueprint("queue", __name__)
@@ -166,37 +167,42 @@ def _task_page(
     )
 
 
-def _refused(user: User, task_id: int, problem: ServiceError) -> tuple[str, int]:
-    """The task page as it now stands, with the refusal said plainly at the top."""
-    return _task_page(user, service.get_task(user, task_id), problem=problem), problem.status
+def _refused(problem: ServiceError, task_id: int) -> str:
+    """The task page as it now stands, with the refusal said plainly at the top, beside the
+    field it concerns, and what was typed still in the form."""
+    user = auth.signed_in_user()
+    return _task_page(
+        user,
+        service.get_task(user, task_id),
+        problem=problem,
+        errors=problem.fields,
+        typed=request.form.to_dict(),
+    )
+
+
+def _form_refused(problem: ServiceError, task_id: int) -> str:
+    """The task page with what is wrong said beside the form's fields, and what was typed."""
+    user = auth.signed_in_user()
+    task = service.get_task(user, task_id)
+    return _task_page(user, task, errors=problem.fields, typed=request.form.to_dict())
 
 
 @bp.post("/queue/tasks/<int:task_id>/claim")
 @auth.roles_required(*QUEUE_ROLES)
-def claim(task_id: int) -> Response | tuple[str, int]:
+@refusals_shown_on(_refused)
+def claim(task_id: int) -> Response:
     """Claim a task and go to its page; a task someone else holds says who."""
-    user = auth.signed_in_user()
-    try:
-        req = service.claim_task(user, task_id)
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        return _refused(user, task_id, exc)
+    req = service.claim_task(auth.signed_in_user(), task_id)
     flash(f"You claimed this task; {req.public_id} is now {req.status.label}.")
     return redirect(url_for("queue.task", task_id=task_id))
 
 
 @bp.post("/queue/tasks/<int:task_id>/release")
 @auth.roles_required(*QUEUE_ROLES)
-def release(task_id: int) -> Response | tuple[str, int]:
+@refusals_shown_on(_refused)
+def release(task_id: int) -> Response:
     """Put a claimed task back in the queue."""
-    user = auth.signed_in_user()
-    try:
-        req = service.release_task(user, task_id)
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        return _refused(user, task_id, exc)
+    req = service.release_task(auth.signed_in_user(), task_id)
     flash(f"The task of {req.public_id} is back in the queue for anyone to claim.")
     if request.form.get("next"):
         return redirect(_queue_url(request.form.get("next")))
@@ -205,22 +211,15 @@ def release(task_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/queue/tasks/<int:task_id>/complete")
 @auth.roles_required(*QUEUE_ROLES)
+@refusals_shown_on(_refused)
 def complete(task_id: int) -> Response | tuple[str, int]:
     """Approve, reject with a reason or ask the requester a question."""
     user = auth.signed_in_user()
-    typed = request.form.to_dict()
     try:
         form = load_form(DecisionForm())
-    except Invalid as exc:
-        task = service.get_task(user, task_id)
-        return _task_page(user, task, errors=exc.fields, typed=typed), exc.status
-    try:
-        req = service.complete_task(user, task_id, form["decision"].value, form["comment"])
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        task = service.get_task(user, task_id)
-        return _task_page(user, task, problem=exc, typed=typed), exc.status
+    except Invalid as exc:  # said beside the field alone: nothing went to the workflow
+        return _form_refused(exc, task_id), exc.status
+    req = service.complete_task(user, task_id, form["decision"].value, form["comment"])
     template = DONE_TEXT.get(form["decision"], "Done; {id} is now {status}.")
     flash(template.format(id=req.public_id, status=req.status.label))
     return redirect(url_for("queue.task", task_id=task_id))
@@ -228,35 +227,24 @@ def complete(task_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/queue/tasks/<int:task_id>/reassign")
 @auth.roles_required(*QUEUE_ROLES)
-def reassign(task_id: int) -> Response | tuple[str, int]:
+@refusals_shown_on(_refused)
+def reassign(task_id: int) -> Response:
     """Give a task to an agent or a manager (managers only)."""
-    user = auth.signed_in_user()
-    try:
-        form = load_form(ReassignForm())
-        req = service.reassign_task(user, task_id, form["assignee"])
-    except NotFound:
-        raise
-    except Invalid as exc:
-        task = service.get_task(user, task_id)
-        return _task_page(user, task, problem=exc, errors=exc.fields), exc.status
-    except ServiceError as exc:
-        return _refused(user, task_id, exc)
+    form = load_form(ReassignForm())
+    req = service.reassign_task(auth.signed_in_user(), task_id, form["assignee"])
     flash(f"The task of {req.public_id} now belongs to {form['assignee']}.")
     return redirect(url_for("queue.task", task_id=task_id))
 
 
 @bp.post("/queue/tasks/<int:task_id>/notes")
 @auth.roles_required(*QUEUE_ROLES)
-def add_note(task_id: int) -> Response | tuple[str, int]:
+@refusals_shown_on(_form_refused)
+def add_note(task_id: int) -> Response:
     """Add a note to the request's timeline: internal, or visible to the requester."""
     user = auth.signed_in_user()
     task = service.get_task(user, task_id)
-    try:
-        form = load_form(CommentForm())
-        service.add_comment(user, task.request, form["body"], form["internal"])
-    except Invalid as exc:
-        typed = request.form.to_dict()
-        return _task_page(user, task, errors=exc.fields, typed=typed), exc.status
+    form = load_form(CommentForm())
+    service.add_comment(user, task.request, form["body"], form["internal"])
     flash("Your note is on the timeline." if form["internal"] else "Your comment is posted.")
     return redirect(url_for("queue.task", task_id=task_id, _anchor="timeline"))
 
