@@ -411,7 +411,7 @@ def _duration_index(column: str) -> Index:
 
 
 class RequestFigures(Model):
-    """A request's turnaround figures, one narrow row per request (PRODUCT §6).
+    """A request's turnaround figures for the managers' dashboard, one narrow row per request.
 
     Kept by the projection as the request moves (durations stored when they become known),
     so the dashboard aggregates one small table and never walks timelines. "Business" figures

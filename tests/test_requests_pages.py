@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
 from tests import test_browser as browser_setup
-from tests.conftest import Factory, eventually, free_port
+from tests.conftest import Factory, csrf_token, eventually, free_port
+from tests.conftest import sign_in as sign_in_with_form
 from tests.test_browser import DESKTOP, PHONE, Shoot, sign_in
 from tests.workflows.test_request_api import wait_status
 
@@ -443,6 +445,29 @@ def test_consent_decided_in_another_tab_is_explained(
     shoot(page, "already-decided")
     page.goto(f"/requests/{request_id}")
     expect(page.locator(".outcome")).to_have_text("Outcome: The instance admin declined: No.")
+
+
+def test_a_refused_comment_is_said_beside_the_comment_form(
+    client: FlaskClient, demo_directory: Factory, api_as: Any
+) -> None:
+    filed = api_as("pacct").post(
+        "/api/v1/requests",
+        json={"kind": "establish_link", "console_id": "ACCT-01", "instance_id": "BETA"}
+        | {"reason": "ours"},
+    )
+    url = f"/requests/{filed.json['id']}"
+    sign_in_with_form(client, "pacct")
+    token = csrf_token(client, url)
+    blank = client.post(f"{url}/comments", data={"csrf_token": token, "body": "  "})
+    assert blank.status_code == 422
+    assert "Write something, not only spaces." in blank.get_data(as_text=True)
+    internal = client.post(
+        f"{url}/comments", data={"csrf_token": token, "body": "psst", "internal": "true"}
+    )
+    page = internal.get_data(as_text=True)
+    assert internal.status_code == 403
+    assert "Internal notes are for Customer Service only." in page
+    assert ">psst</textarea>" in page
 
 
 @pytest.fixture

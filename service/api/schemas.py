@@ -19,6 +19,7 @@ from domain.vocabulary import (
     TaskType,
 )
 from service.directory import is_valid_code
+from service.errors import ErrorSchema
 from service.models import format_request_id
 from service.requests import (
     AGE_BUCKETS,
@@ -59,23 +60,6 @@ class RefField(fields.Field):
         return value
 
 
-class ErrorDetailSchema(Schema):
-    code = fields.String(required=True, metadata={"example": "validation_error"})
-    message = fields.String(required=True)
-    field_errors = fields.Dict(
-        data_key="fields",
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Messages per field, when the error concerns fields"},
-    )
-
-
-class ErrorSchema(Schema):
-    """The body of every error response."""
-
-    error = fields.Nested(ErrorDetailSchema, required=True)
-
-
 class PageArgsSchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -90,8 +74,9 @@ UNAVAILABLE: dict[str, Any] = {
 
 
 def list_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
-    """The list shape of PRODUCT §5 (`items`, `page`, `per_page`, `total`) for an item schema,
-    with `total_exact` telling whether `total` is the whole count or a lower bound."""
+    """The shape of every list the API answers (`items`, `page`, `per_page`, `total`) for an
+    item schema, with `total_exact` telling whether `total` is the whole count or a lower
+    bound."""
     return type(
         name,
         (Schema,),

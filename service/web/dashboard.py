@@ -1,4 +1,4 @@
-"""The managers' dashboard: turnaround figures, charts and CSV exports (PRODUCT §6).
+"""The managers' dashboard: turnaround figures, charts and CSV exports.
 
 Every figure comes from `service.metrics`, computed in the database; this module only picks
 the selection from the query string, shapes the figures into charts and links each one to the
