@@ -12,7 +12,7 @@ from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.api.schemas import RefField, RequestFilterArgs
 from service.errors import Invalid
-from service.metrics import GROUPINGS
+from service.metrics.selection import GROUPINGS
 
 
 class FormSchema(ma.Schema):
@@ -94,7 +94,8 @@ def _day(**kwargs: Any) -> fields.Date:
 class DashboardForm(FormSchema):
     """The dashboard's selection: filing days (UTC, both included), filters and grouping.
 
-    Unset days mean the last 30 days; `service.metrics` checks the range and the agent.
+    Unset days mean the last 30 days; `service.metrics.selection` checks the range and the
+    agent.
     """
 
     from_ = _day(data_key="from", load_default=None)

@@ -1,7 +1,7 @@
 """figure rollups: weekly tallies of the turnaround figures; PostgreSQL gets the bucket indexes
 
 The dashboard reads a range's whole weeks from `figure_rollups` (by kind and console type) or
-`agent_rollups` (by agent) and only its part weeks from `request_figures` (service.rollups), and computes percentiles the same way on both databases,
+`agent_rollups` (by agent) and only its part weeks from `request_figures` (service.metrics.rollups), and computes percentiles the same way on both databases,
 so PostgreSQL now has the duration bucket indexes SQLite had since 0004.
 
 Revision ID: 0006
@@ -27,7 +27,7 @@ def _enum(name, values):
 
 
 def upgrade():
-    from service import rollups
+    from service.metrics import rollups
 
     op.create_table(
         'figure_rollups',
