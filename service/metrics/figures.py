@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any
 
 from sqlalchemy import Integer, ScalarSelect, SQLColumnExpression, func, select
 from sqlalchemy import column as sql_column
@@ -104,6 +103,12 @@ class GroupFigures:
     def sla_attainment(self) -> float | None:
         """Share of counted requests resolved within target, 0..1 (None when none counted)."""
         return self.sla_met / self.sla_counted if self.sla_counted else None
+
+    @property
+    def sla_attainment_percent(self) -> float | None:
+        """SLA attainment as a percentage to two decimals, as the API and CSV give it."""
+        attainment = self.sla_attainment
+        return None if attainment is None else round(attainment * 100, 2)
 
     def measure(self, name: str) -> Measure:
         """One of the `MEASURES` by name."""
@@ -348,42 +353,16 @@ CSV_COLUMNS = (
 )
 
 
-def figures_json(row: GroupFigures) -> dict[str, Any]:
-    """One group's figures as the API shows them (seconds; attainment 0..100)."""
-    attainment = row.sla_attainment
-    return {
-        "group": row.key,
-        "label": row.label,
-        "count": row.count,
-        "resolved": row.resolved,
-        **{
-            measure: {
-                clock: {"p50": spread.p50, "p90": spread.p90}
-                for clock, spread in (
-                    ("calendar", row.measure(measure).calendar),
-                    ("business", row.measure(measure).business),
-                )
-            }
-            for measure in MEASURES
-        },
-        "sla": {
-            "counted": row.sla_counted,
-            "met": row.sla_met,
-            "attainment_percent": None if attainment is None else round(attainment * 100, 2),
-        },
-    }
-
-
-def figures_csv_rows(rows: Iterable[GroupFigures]) -> Iterator[list[Any]]:
+def figures_csv_rows(rows: Iterable[GroupFigures]) -> Iterator[list[str | int]]:
     """The CSV header, then one line per group, in the order of `CSV_COLUMNS`."""
     yield list(CSV_COLUMNS)
     for row in rows:
-        data = figures_json(row)
-        line: list[Any] = [row.key or "", row.label, row.count, row.resolved]
-        for measure in MEASURES:
-            for clock in CLOCKS:
-                line.extend(_csv_number(data[measure][clock][p]) for p in ("p50", "p90"))
-        line.extend([row.sla_counted, row.sla_met, _csv_number(data["sla"]["attainment_percent"])])
+        line: list[str | int] = [row.key or "", row.label, row.count, row.resolved]
+        for name in MEASURES:
+            measure = row.measure(name)
+            for spread in (measure.calendar, measure.business):
+                line.extend(_csv_number(value) for value in (spread.p50, spread.p90))
+        line.extend([row.sla_counted, row.sla_met, _csv_number(row.sla_attainment_percent)])
         yield line
 
 

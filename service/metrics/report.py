@@ -1,15 +1,14 @@
 """The figures and the backlog together: the dashboard's headline tiles and the turnaround
-answer of the API."""
+answer of the API (which `service.api.schemas.TurnaroundSchema` dumps)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from service.metrics.backlog import backlog
+from service.metrics.backlog import Backlog, backlog
 from service.metrics.buckets import TOTAL, percentiles
-from service.metrics.figures import agents, daily, figure_table, figures_json
+from service.metrics.figures import AgentLoad, DayCount, GroupFigures, agents, daily, figure_table
 from service.metrics.selection import Selection
 from service.models import RequestFigures
 
@@ -35,23 +34,29 @@ def tiles(selection: Selection, now: datetime) -> Tiles:
     return Tiles(open_now.total, open_now.at_risk, open_now.breached, *medians)
 
 
-def turnaround(selection: Selection, group_by: str | None, now: datetime) -> dict[str, Any]:
-    """Every figure of the selection, as the API returns it."""
+@dataclass(frozen=True)
+class Turnaround:
+    """Every figure of a selection, as the turnaround API answers it."""
+
+    selection: Selection
+    group_by: str | None
+    totals: GroupFigures
+    groups: list[GroupFigures]
+    daily: list[DayCount]
+    backlog: Backlog
+    agents: list[AgentLoad]
+
+
+def turnaround(selection: Selection, group_by: str | None, now: datetime) -> Turnaround:
+    """Every figure of the selection: the figures table, per day, open now, per agent."""
     totals, groups = figure_table(selection, group_by)
     open_now = backlog(selection, now)
-    return {
-        "from_": selection.start,
-        "to": selection.end,
-        "group_by": group_by,
-        "totals": figures_json(totals),
-        "groups": [figures_json(g) for g in groups],
-        "daily": daily(selection),
-        "backlog": {
-            "total": open_now.total,
-            "at_risk": open_now.at_risk,
-            "breached": open_now.breached,
-            "by_status": [{"status": s, "count": n} for s, n in open_now.by_status],
-            "by_age": open_now.by_age,
-        },
-        "agents": agents(selection),
-    }
+    return Turnaround(
+        selection=selection,
+        group_by=group_by,
+        totals=totals,
+        groups=groups,
+        daily=daily(selection),
+        backlog=open_now,
+        agents=agents(selection),
+    )
