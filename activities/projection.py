@@ -13,9 +13,9 @@ from temporalio.exceptions import ApplicationError
 from domain.kinds import KINDS
 from domain.sla import SlaState
 from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
-from service import rollups
 from service.directory import relationship_between
 from service.extensions import db, reading_only
+from service.metrics import rollups
 from service.models import (
     Console,
     Instance,

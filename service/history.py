@@ -53,8 +53,9 @@ from domain.vocabulary import (
     TaskState,
     TaskType,
 )
-from service import config, rollups
+from service import config
 from service.extensions import db
+from service.metrics import rollups
 from service.models import (
     ApprovalPolicy,
     Console,

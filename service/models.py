@@ -471,7 +471,7 @@ class RequestFigures(Model):
 
 
 class FigureRollup(Model):
-    """Weekly tallies of `request_figures` (see service.rollups): how many requests filed in
+    """Weekly tallies of `request_figures` (see service.metrics.rollups): how many requests filed in
     a UTC week, of a kind and console type, have a figure in a bucket."""
 
     __tablename__ = "figure_rollups"

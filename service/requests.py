@@ -29,11 +29,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.kinds import DEFAULT_POLICY, KINDS
 from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
-from service import metrics
 from service.directory import Page, paginate, relationship_between, resolve_console
 from service.directory import resolve_instance as resolve_instance_ref
 from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
 from service.extensions import db, done_writing
+from service.metrics.backlog import AGE_BUCKETS as BACKLOG_AGE_BUCKETS
+from service.metrics.figures import MEASURES
+from service.metrics.figures import RESOLUTION_BUCKETS as HISTOGRAM_BUCKETS
 from service.models import (
     ApprovalPolicy,
     Console,
@@ -118,11 +120,10 @@ def bucket_key(label: str) -> str:
     return label.replace("<", "under-").replace(">", "over-").replace(" ", "")
 
 
-# Filter values for the turnaround buckets (service.metrics): lower and upper bound in seconds.
-AGE_BUCKETS = {bucket_key(label): (low, high) for label, low, high in metrics.AGE_BUCKETS}
-RESOLUTION_BUCKETS = {
-    bucket_key(label): (low, high) for label, low, high in metrics.RESOLUTION_BUCKETS
-}
+# Filter values for the dashboard's backlog ages and resolution histogram: lower and upper
+# bound in seconds.
+AGE_BUCKETS = {bucket_key(label): (low, high) for label, low, high in BACKLOG_AGE_BUCKETS}
+RESOLUTION_BUCKETS = {bucket_key(label): (low, high) for label, low, high in HISTOGRAM_BUCKETS}
 
 
 def statuses_of(choices: Iterable[str]) -> list[RequestStatus]:
@@ -260,11 +261,7 @@ REQUEST_CSV_COLUMNS = (
     "resolved_at",
     "sla_state",
     "agent",
-    *(
-        f"{measure}_{clock}_seconds"
-        for measure in metrics.MEASURES
-        for clock in ("calendar", "business")
-    ),
+    *(f"{measure}_{clock}_seconds" for measure in MEASURES for clock in ("calendar", "business")),
     "sla_met",
 )
 EXPORT_BATCH = 1000
@@ -282,7 +279,7 @@ def export_requests(user: User, filters: RequestFilters) -> Iterator[list[Any]]:
 def _export_rows(conditions: list[Any]) -> Iterator[list[Any]]:
     agent = aliased(User)
     requester = aliased(User)
-    durations = [column for pair in metrics.MEASURES.values() for column in pair]
+    durations = [column for pair in MEASURES.values() for column in pair]
     statement = (
         select(
             Request.id,

@@ -15,8 +15,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
-from service import rollups
 from service.extensions import db
+from service.metrics import rollups
 from service.models import (
     Console,
     Instance,

@@ -24,9 +24,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from domain.vocabulary import RequestKind, RequestStatus
-from service import metrics
 from service import requests as service_requests
 from service.extensions import db
+from service.metrics.figures import CSV_COLUMNS
+from service.metrics.selection import GROUPINGS
 from service.models import User
 from service.requests import REQUEST_CSV_COLUMNS
 from service.web import charts
@@ -263,7 +264,7 @@ def test_manager_sees_tiles_charts_and_tables(
 def test_every_counted_figure_leads_to_exactly_its_requests(
     manager: FlaskClient, history: dict[str, str]
 ) -> None:
-    for group_by in metrics.GROUPINGS:
+    for group_by in GROUPINGS:
         html = dashboard(manager, group_by=group_by)
         counted = [
             (href, int(text))
@@ -426,7 +427,7 @@ def test_figures_csv_has_one_line_per_group(manager: FlaskClient, history: dict[
         'attachment; filename="linkdesk-figures-by-kind-2026-03-01-to-2026-03-31.csv"'
     )
     header, *rows = read_csv(response)
-    assert header == list(metrics.CSV_COLUMNS)
+    assert header == list(CSV_COLUMNS)
     lines = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
     assert set(lines) == {"enable_access", "establish_link", "dissociate_link"}
     enable = lines["enable_access"]

@@ -402,20 +402,38 @@ class MeasureSchema(Schema):
 
 
 class SlaFiguresSchema(Schema):
-    counted = fields.Integer(required=True, metadata={"description": "Completed, rejected, failed"})
-    met = fields.Integer(required=True)
-    attainment_percent = fields.Float(allow_none=True)
+    counted = fields.Integer(
+        attribute="sla_counted",
+        required=True,
+        metadata={"description": "Completed, rejected, failed"},
+    )
+    met = fields.Integer(attribute="sla_met", required=True)
+    attainment_percent = fields.Float(attribute="sla_attainment_percent", allow_none=True)
+
+
+class NestedSelf(fields.Nested):
+    """A nested object whose fields are read from the dumped object itself: a group's
+    `sla_met` is shown as `sla.met`."""
+
+    def get_value(
+        self, obj: Any, attr: str, accessor: Any = None, default: Any = ma.missing
+    ) -> Any:
+        return obj
 
 
 class FiguresSchema(Schema):
-    group = fields.String(allow_none=True, metadata={"description": "The group's key"})
+    """One group's figures (`service.metrics.figures.GroupFigures`), in seconds."""
+
+    group = fields.String(
+        attribute="key", allow_none=True, metadata={"description": "The group's key"}
+    )
     label = fields.String(required=True)
     count = fields.Integer(required=True, metadata={"description": "Requests filed"})
     resolved = fields.Integer(required=True, metadata={"description": "Of those, ended"})
     first_response = fields.Nested(MeasureSchema, required=True)
     resolution = fields.Nested(MeasureSchema, required=True)
     customer_wait = fields.Nested(MeasureSchema, required=True)
-    sla = fields.Nested(SlaFiguresSchema, required=True)
+    sla = NestedSelf(SlaFiguresSchema, required=True)
 
 
 class DayCountSchema(Schema):
@@ -431,7 +449,7 @@ class BucketSchema(Schema):
 
 class StatusCountSchema(Schema):
     status = fields.Enum(RequestStatus, by_value=True, required=True)
-    count = fields.Integer(required=True)
+    count = fields.Integer(attribute="requests", required=True)
 
 
 class BacklogSchema(Schema):
@@ -453,8 +471,10 @@ class AgentLoadSchema(Schema):
 
 
 class TurnaroundSchema(Schema):
-    from_ = fields.Date(data_key="from", required=True)
-    to = fields.Date(required=True)
+    """Every figure of a selection (`service.metrics.report.Turnaround`)."""
+
+    from_ = fields.Date(data_key="from", attribute="selection.start", required=True)
+    to = fields.Date(attribute="selection.end", required=True)
     group_by = fields.String(allow_none=True)
     totals = fields.Nested(FiguresSchema, required=True)
     groups = fields.List(fields.Nested(FiguresSchema), required=True)

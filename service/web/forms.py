@@ -15,7 +15,7 @@ from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.api.schemas import RefField, RequestFilterArgs
 from service.errors import Invalid, NotFound, ServiceError
-from service.metrics import GROUPINGS
+from service.metrics.selection import GROUPINGS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,7 +122,8 @@ def _day(**kwargs: Any) -> fields.Date:
 class DashboardForm(FormSchema):
     """The dashboard's selection: filing days (UTC, both included), filters and grouping.
 
-    Unset days mean the last 30 days; `service.metrics` checks the range and the agent.
+    Unset days mean the last 30 days; `service.metrics.selection` checks the range and the
+    agent.
     """
 
     from_ = _day(data_key="from", load_default=None)

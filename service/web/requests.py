@@ -17,10 +17,12 @@ from werkzeug.wrappers import Response
 
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
-from service import auth, directory, metrics
+from service import auth, directory
 from service import requests as service
 from service.api.schemas import RequestFilterArgs
 from service.errors import Conflict, Invalid, NotFound, ServiceError
+from service.metrics.backlog import AGE_BUCKETS
+from service.metrics.figures import RESOLUTION_BUCKETS
 from service.models import Request, User
 from service.web.forms import (
     STATUS_GROUPS,
@@ -78,8 +80,8 @@ def _more_filter_choices(user: User) -> dict[str, list[tuple[str, str]]]:
     return {
         "console_type": [(t.value, t.value.capitalize()) for t in ConsoleType],
         "sla": [(state, SLA_FILTER_LABELS[state]) for state in service.SLA_STATES],
-        "age": [(service.bucket_key(b[0]), b[0]) for b in metrics.AGE_BUCKETS],
-        "resolution": [(service.bucket_key(b[0]), b[0]) for b in metrics.RESOLUTION_BUCKETS],
+        "age": [(service.bucket_key(b[0]), b[0]) for b in AGE_BUCKETS],
+        "resolution": [(service.bucket_key(b[0]), b[0]) for b in RESOLUTION_BUCKETS],
         "agent": [(service.NO_AGENT, "No agent yet"), *agents] if staff else [],
         "assignee": agents,
     }

@@ -1,7 +1,7 @@
 """figure rollups: weekly tallies of the turnaround figures; PostgreSQL gets the bucket indexes
 
 The dashboard reads a range's whole weeks from `figure_rollups` (by kind and console type) or
-`agent_rollups` (by agent) and only its part weeks from `request_figures` (service.rollups),
+`agent_rollups` (by agent) and only its part weeks from `request_figures` (service.metrics.rollups),
 and computes percentiles the same way on both databases, so PostgreSQL now has the duration
 bucket indexes SQLite had since 0004. The rollups of the figures already stored are counted
 here.
@@ -23,7 +23,7 @@ depends_on = None
 
 # The duration columns of `request_figures` when this migration was written, frozen here with
 # the rollups' first count below: a later change to the live ones (domain.durations,
-# service.rollups) must not change what it builds.
+# service.metrics.rollups) must not change what it builds.
 MEASURE_COLUMNS = (
     "first_response_seconds",
     "first_response_business_seconds",
