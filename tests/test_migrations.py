@@ -30,9 +30,10 @@ from domain.vocabulary import (
     TaskState,
     TaskType,
 )
-from service import create_app, rollups
+from service import create_app
 from service.config import is_sqlite
 from service.extensions import MIGRATIONS_DIR, db
+from service.metrics import rollups
 from service.models import (
     AgentRollup,
     Console,
@@ -252,7 +253,7 @@ def test_the_rollups_migration_counts_stored_figures_as_the_live_rebuild_does(
 ) -> None:
     """Migration 0006 counts the rollups of the figures already stored with SQL of its own,
     frozen; on figures written by today's code it gives exactly the rows that
-    `service.rollups.rebuild` gives."""
+    `service.metrics.rollups.rebuild` gives."""
     with migrating_app.app_context():
         upgrade(revision="0005")
         _store_history(300)
