@@ -114,6 +114,27 @@ def test_migrations_import_no_package_of_ours() -> None:
     assert not found, "migrations importing LinkDesk code:\n" + "\n".join(map(str, found))
 
 
+def test_tests_use_public_temporalio_names_and_no_other_test_module() -> None:
+    """Tests rely on temporalio's public API only (a private name may change in any release),
+    and share helpers through conftest and helper modules, never by importing a test module."""
+    found = [
+        imported
+        for path in modules_of(ROOT, "tests")
+        for imported in imports_of(ROOT, path)
+        if (imported.package == "temporalio" and "._" in f".{imported.module}")
+        or imported.module.rpartition(".")[2].startswith("test_")
+    ]
+    private_names = [
+        f"{path}:{node.lineno} imports {alias.name} from {node.module}"
+        for path in modules_of(ROOT, "tests")
+        for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("temporalio")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert not found and not private_names, "\n".join([*map(str, found), *private_names])
+
+
 def test_an_import_inside_a_function_or_relative_counts(tmp_path: Path) -> None:
     """The check finds a wrong-way import wherever it is written and however it is spelled."""
     (tmp_path / "workflows" / "inner").mkdir(parents=True)

@@ -47,7 +47,7 @@ from service.models import (
 )
 from service.temporal import UNREACHABLE, bridge
 from tests.conftest import BIN_DIR, ApiClient, Factory, LoopThread, api_token, eventually, free_port
-from tests.workflows.test_request_api import claim_and_decide, file, flags, task_of, wait_status
+from tests.lifecycle import claim_and_decide, file, flags, task_of, wait_status
 from worker.main import STALE_FILING, reconcile
 from workflows.request import APPLY_HEARTBEAT
 

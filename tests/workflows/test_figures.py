@@ -15,7 +15,7 @@ from service.metrics import rollups
 from service.models import Request, RequestFigures, User
 from tests.conftest import Factory
 from tests.history import rollup_rows
-from tests.workflows.test_request_api import (
+from tests.lifecycle import (
     claim_and_decide,
     decide,
     file,

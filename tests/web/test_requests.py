@@ -20,18 +20,12 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
-from tests import test_browser as browser_setup
 from tests.conftest import Factory, csrf_token, eventually, free_port
 from tests.conftest import sign_in as sign_in_with_form
-from tests.test_browser import DESKTOP, PHONE, Shoot, sign_in
-from tests.workflows.test_request_api import wait_status
+from tests.lifecycle import wait_status
+from tests.web.conftest import DESKTOP, PHONE, Shoot, sign_in
 
 # The same live server, browser, page and screenshot fixtures as the other browser tests.
-live_server = browser_setup.live_server
-browser = browser_setup.browser
-open_page = browser_setup.open_page
-page = browser_setup.page
-shoot = browser_setup.shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("worker")]
 

@@ -32,10 +32,9 @@ from service.models import User
 from service.requests import REQUEST_CSV_COLUMNS
 from service.web import charts
 from service.web.dashboard import business_duration, duration, percent
-from tests import test_browser as browser_setup
 from tests.conftest import PASSWORD, Factory, sign_in
 from tests.history import HOUR, MARCH, Past, store
-from tests.test_browser import PHONE, Shoot
+from tests.web.conftest import PHONE, Shoot
 
 MARCH_RANGE = {"from": "2026-03-01", "to": "2026-03-31"}
 
@@ -621,11 +620,6 @@ def test_api_documents_the_new_filters(client: FlaskClient) -> None:
 
 
 # In a real browser -------------------------------------------------------------------------
-
-live_server = browser_setup.live_server
-browser = browser_setup.browser
-open_page = browser_setup.open_page
-shoot = browser_setup.shoot
 
 
 def sign_in_to(page: Page, username: str, path: str) -> None:

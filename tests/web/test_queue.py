@@ -16,16 +16,11 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Locator, Page, expect
 
-from tests import test_browser as browser_setup
 from tests.conftest import PASSWORD, Factory, csrf_token, eventually, sign_in
-from tests.test_browser import PHONE, Shoot
-from tests.workflows.test_request_api import file, wait_status
+from tests.lifecycle import file, wait_status
+from tests.web.conftest import PHONE, Shoot
 
 # The same live server, browser and screenshot fixtures as the other browser tests.
-live_server = browser_setup.live_server
-browser = browser_setup.browser
-open_page = browser_setup.open_page
-shoot = browser_setup.shoot
 
 OpenPage = Callable[..., Page]
 # The queue fetches itself every 10 s; give a refresh and a workflow step time to land.

@@ -28,8 +28,7 @@ from service.metrics.report import tiles
 from service.metrics.selection import Selection
 from service.models import RequestFigures
 from tests.conftest import Factory
-from tests.history import HOUR, Past, rollup_rows, store
-from tests.test_metrics import percentile_cont
+from tests.history import HOUR, Past, percentile_cont, rollup_rows, store
 
 START = datetime(2026, 2, 25, 0, 0, tzinfo=UTC)  # a Wednesday; six weeks of history follow
 CONSOLES = {"ACCT-01": ConsoleType.ACCOUNTANT, "VAR-01": ConsoleType.PARTNER}

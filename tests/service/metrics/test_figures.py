@@ -2,7 +2,7 @@
 
 The suite runs on both databases (LINKDESK_TEST_DATABASE_URL), so every exact figure here is
 checked on each: the same answers from the one bucketed method on both databases, equal to
-`percentile_cont` (tests/test_figure_rollups.py compares with PostgreSQL's own).
+`percentile_cont` (tests/service/metrics/test_rollups.py compares with PostgreSQL's own).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from service.metrics.report import tiles
 from service.metrics.selection import Selection
 from service.models import Request, Task, User
 from tests.conftest import Factory
-from tests.history import HOUR, MARCH, Past, store
+from tests.history import HOUR, MARCH, Past, percentile_cont, store
 
 
 def march(**filters: Any) -> Selection:
@@ -350,15 +350,6 @@ def test_api_is_documented_with_both_content_types(client: Any) -> None:
     operation = spec["paths"][URL]["get"]
     assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
     assert {p["name"] for p in operation["parameters"]} >= {"from", "to", "group_by"}
-
-
-def percentile_cont(values: list[float], p: float) -> float:
-    """The reference: PostgreSQL's definition, in plain Python."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * p
-    below = int(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
 
 
 def test_resolution_histogram_counts_values_at_and_beside_every_edge(
