@@ -3,11 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian's chromium, which the browser tests drive (never a downloaded one).
+CHROMIUM ?= /usr/bin/chromium
+# What a target needs from the system: installed when root, else named in one line (scripts/needs).
+NEEDS := PYTHON='$(PYTHON)' CHROMIUM='$(CHROMIUM)' scripts/needs "make $(or $(MAKECMDGOALS),install)"
+# The browser tests need Chromium unless PYTEST_ARGS leaves them out (-m "not browser").
+TEST_NEEDS := $(if $(findstring not browser,$(PYTEST_ARGS)),,chromium)
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install clean test-needs
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(NEEDS) venv
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
@@ -17,8 +24,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/linkdesk up
 
-test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Checked before the venv is built, so a missing browser stops `make test` at once.
+test-needs:
+	$(if $(TEST_NEEDS),@$(NEEDS) $(TEST_NEEDS))
+
+test: test-needs $(STAMP)
+	LINKDESK_TEST_CHROMIUM='$(CHROMIUM)' $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

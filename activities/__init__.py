@@ -7,4 +7,8 @@ an exception inside the thread, wherever it happens to be, which can land betwee
 lock and the `try` that gives it back, or half way through SQLAlchemy closing a transaction.
 An activity that was cancelled runs to its end instead; its result is dropped, and its retry
 is harmless because every activity is idempotent.
+
+Each class implements an interface of `workflows.activity_interfaces`, through which the
+workflow calls it by reference. An overriding method re-declares the interface's
+`@activity.defn`, with the same name and options, because the worker registers the override.
 """

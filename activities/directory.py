@@ -17,6 +17,7 @@ from service import admin
 from service.directory import relationship_between
 from service.extensions import db
 from service.models import AppliedChange, Console, Instance
+from workflows.activity_interfaces import DirectoryInterface
 from workflows.shared import ApplyChange, ApplyResult
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 TEST_PAUSE_ENV = "LINKDESK_TEST_APPLY_PAUSE"
 
 
-class DirectoryActivities:
+class DirectoryActivities(DirectoryInterface):
     """Activities that change the directory; each runs in its own app context."""
 
     def __init__(self, app: Flask) -> None:

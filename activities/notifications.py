@@ -13,13 +13,14 @@ from temporalio import activity
 from domain.vocabulary import Role
 from service.extensions import db
 from service.models import Notification, OutboxEmail, Request, User, user_instances, utcnow
+from workflows.activity_interfaces import NotificationInterface
 from workflows.shared import Notify
 
 # Agents hear of every new queue item in-app only: by email that would be a flood.
 EMAIL_AUDIENCES = frozenset({"requester", "instance_admins", "managers", "user"})
 
 
-class NotificationActivities:
+class NotificationActivities(NotificationInterface):
     """Delivers request notifications; each runs in its own app context."""
 
     def __init__(self, app: Flask) -> None:

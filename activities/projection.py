@@ -13,9 +13,9 @@ from temporalio.exceptions import ApplicationError
 from domain.kinds import KINDS
 from domain.sla import SlaState
 from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
-from service import rollups
 from service.directory import relationship_between
 from service.extensions import db, reading_only
+from service.metrics import rollups
 from service.models import (
     Console,
     Instance,
@@ -25,10 +25,11 @@ from service.models import (
     Task,
     TimelineEvent,
 )
+from workflows.activity_interfaces import ProjectionInterface
 from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
 
 
-class ProjectionActivities:
+class ProjectionActivities(ProjectionInterface):
     """Local activities of the request workflow; each runs in its own app context."""
 
     def __init__(self, app: Flask) -> None:

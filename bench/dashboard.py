@@ -82,8 +82,11 @@ def timed(action: Callable[[], Any], repeat: int) -> float:
 
 def measure(database_url: str, var_dir: str, repeat: int) -> dict[str, float]:
     """Every timing for the database as it stands."""
-    from service import create_app, metrics
+    from service import create_app
     from service.extensions import db, reading_only
+    from service.metrics import figures, report
+    from service.metrics.backlog import backlog
+    from service.metrics.selection import Selection
     from service.models import utcnow
 
     app = create_app({"DATABASE_URL": database_url, "VAR_DIR": var_dir, "SECRET_KEY": SECRET_KEY})
@@ -113,16 +116,16 @@ def measure(database_url: str, var_dir: str, repeat: int) -> dict[str, float]:
         assert answer.status_code == 200, (url, answer.status_code, answer.get_data()[:300])
 
     with app.app_context():
-        selection = metrics.Selection(start, today)
+        selection = Selection(start, today)
         now = datetime.now(UTC)
         panels: dict[str, Callable[[], Any]] = {
-            "panel: tiles": lambda: metrics.tiles(selection, now),
-            "panel: created vs resolved per day": lambda: metrics.daily(selection),
-            "panel: resolution by kind": lambda: metrics.figures(selection, "kind"),
-            "panel: resolution histogram": lambda: metrics.resolution_histogram(selection),
-            "panel: backlog by age": lambda: metrics.backlog(selection, now),
-            "panel: per-agent table": lambda: metrics.agents(selection),
-            "panel: figures by week": lambda: metrics.figures(selection, "week"),
+            "panel: tiles": lambda: report.tiles(selection, now),
+            "panel: created vs resolved per day": lambda: figures.daily(selection),
+            "panel: resolution by kind": lambda: figures.figures(selection, "kind"),
+            "panel: resolution histogram": lambda: figures.resolution_histogram(selection),
+            "panel: backlog by age": lambda: backlog(selection, now),
+            "panel: per-agent table": lambda: figures.agents(selection),
+            "panel: figures by week": lambda: figures.figures(selection, "week"),
         }
         for name, panel in panels.items():
             with reading_only():

@@ -129,7 +129,7 @@ def workflow_bytecode_current() -> bool:
     """Whether the workflow module has a .pyc that its next import uses, checked as Python does.
 
     The worker imports it anew for each workflow it holds (Temporal's sandbox): without one,
-    that is a compile each time. The worker writes it at start-up (workflows.worker).
+    that is a compile each time. The worker writes it at start-up (worker.main).
     """
     import importlib.util
 

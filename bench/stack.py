@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -60,6 +61,11 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def runs_module(command: str, module: str) -> bool:
+    """Whether a command line is `python -m <module>`."""
+    return any(a == "-m" and b == module for a, b in itertools.pairwise(command.split()))
 
 
 def rss_mb(pid: int) -> float:
@@ -154,10 +160,10 @@ class EmbeddedStack:
             shutil.rmtree(self.var_dir.parent, ignore_errors=True)
 
     def worker_pid(self) -> int:
-        """The PID of the Temporal worker process (`python -m workflows.worker`)."""
+        """The PID of the Temporal worker process (`python -m worker`)."""
         assert self.process is not None
         for pid in descendants(self.process.pid):
-            if "-m workflows.worker" in cmdline(pid):
+            if runs_module(cmdline(pid), "worker"):
                 return pid
         raise RuntimeError("the worker process of linkdesk up was not found")
 
@@ -169,7 +175,7 @@ class EmbeddedStack:
             command = cmdline(pid)
             if "start-dev" in command:
                 found["temporal"].append(pid)
-            elif "-m workflows.worker" in command:
+            elif runs_module(command, "worker"):
                 found["worker"].append(pid)
             elif "gunicorn" in command:
                 found["web"].append(pid)

@@ -26,7 +26,7 @@ def _bucket_bounds(ratio: float = 1.2, limit: float = 90 * 86400) -> tuple[int, 
 
 
 # Upper bounds (seconds, exclusive) of the duration buckets: 1 s, 2 s, ... growing by a fifth
-# each, to 90 days; the last bucket is open-ended. See `duration_bucket_sql`.
+# each, to 90 days; the last bucket is open-ended. See `duration_bucket`.
 DURATION_BUCKETS = _bucket_bounds()
 
 
@@ -50,11 +50,3 @@ def bucket_column(measure_column: str) -> str:
     """The column holding the bucket of a duration column: `resolution_seconds` ->
     `resolution_bucket`."""
     return measure_column.removesuffix("_seconds") + "_bucket"
-
-
-def duration_bucket_sql(column: str) -> str:
-    """`duration_bucket` as an SQL expression over a column (migrations fill stored rows)."""
-    cases = " ".join(
-        f"WHEN {column} < {bound} THEN {i}" for i, bound in enumerate(DURATION_BUCKETS, start=1)
-    )
-    return f"CASE WHEN {column} <= 0 THEN 0 {cases} ELSE {len(DURATION_BUCKETS) + 1} END"

@@ -178,7 +178,8 @@ def _user_from_bearer() -> User | None:
 def _end_read() -> None:
     """End the transaction that identified the caller, so the request's own work begins its
     own: for an unsafe method, a write transaction, which on SQLite takes the write lock
-    up front (see `service.SqliteWriters`) and is best held as briefly as its writes."""
+    up front (see `service.sqlite_writers.SqliteWriters`) and is best held as briefly as its
+    writes."""
     db.session.commit()
 
 
@@ -224,9 +225,12 @@ def signed_in_user() -> User:
     return current_user._get_current_object()
 
 
-def roles_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def roles_required(
+    *roles: Role, message: str = NOT_HERE
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Who may see a view, said once above it: anonymous callers are sent to sign in (401 in
-    the API), and to a signed-in user of another role the view does not exist (404)."""
+    the API), and to a signed-in user of another role the view does not exist (404, saying
+    `message`)."""
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
@@ -234,7 +238,7 @@ def roles_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
             if not current_user.is_authenticated:
                 return cast(R, current_app.login_manager.unauthorized())  # type: ignore[attr-defined]
             if Role(signed_in_user().role) not in roles:
-                raise NotFound(NOT_HERE)
+                raise NotFound(message)
             return view(*args, **kwargs)
 
         return guarded

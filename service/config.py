@@ -40,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "TEMPORAL_RPC_TIMEOUT": 5.0,
     # Seconds a SQLite writer waits for the write lock before the request answers 503.
     "SQLITE_BUSY_TIMEOUT": 10.0,
-    # The worker's writes give way to the web's (service.WriterGate); the worker sets it.
+    # The worker's writes give way to the web's (service.sqlite_writers.WriterGate); the
+    # worker sets it.
     "SQLITE_BACKGROUND_WRITER": False,
     "SMTP_HOST": None,
     "SMTP_PORT": 25,

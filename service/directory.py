@@ -1,6 +1,6 @@
 """The directory as each role may see it: consoles, instances and their relationships.
 
-Scope (PRODUCT §3): Customer Service and administrators see everything; a partner sees its own
+Scope: Customer Service and administrators see everything; a partner sees its own
 console and the instances related to it; an instance admin sees its own instances and the
 consoles related to them. A partner may also name any instance by its company code (the
 customer gives it to them, and it is needed to ask for a first link), and an instance admin

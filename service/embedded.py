@@ -251,7 +251,7 @@ def run() -> int:
         _wait_for("Temporal", lambda: _port_in_use(ports.temporal), temporal, 60)
 
         _say("starting the worker")
-        stack.start("worker", [sys.executable, "-m", "workflows.worker"])
+        stack.start("worker", [sys.executable, "-m", "worker"])
 
         _say(f"starting the web app on http://{HOST}:{ports.web}")
         web = stack.start(

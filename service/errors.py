@@ -1,8 +1,8 @@
 """Errors the service layer raises, and the one handler that renders every error.
 
 Service functions raise a `ServiceError` with a status, a short machine code and a message
-for people; the same handler answers with the documented JSON body under `/api/` and with an
-HTML page elsewhere, so a view never builds an error response itself.
+for people; the same handler answers with the documented JSON body (`ErrorSchema`) under
+`/api/` and with an HTML page elsewhere, so a view never builds an error response itself.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from marshmallow import fields as ma_fields
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -79,6 +81,34 @@ class Unavailable(ServiceError):
     code = "unavailable"
 
 
+class ErrorDetailSchema(ma.Schema):
+    """What went wrong: a machine code, a message for people and messages per field."""
+
+    class Meta:  # as every API schema (service.api.schemas.Schema)
+        unknown = ma.RAISE
+        ordered = True
+
+    code = ma_fields.String(required=True, metadata={"example": "validation_error"})
+    message = ma_fields.String(required=True)
+    field_errors = ma_fields.Dict(
+        data_key="fields",
+        keys=ma_fields.String(),
+        values=ma_fields.List(ma_fields.String()),
+        metadata={"description": "Messages per field, when the error concerns fields"},
+    )
+
+
+class ErrorSchema(ma.Schema):
+    """The body of every error response."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+    error = ma_fields.Nested(ErrorDetailSchema, required=True)
+
+
+_ERROR_BODY = ErrorSchema()
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -107,7 +137,8 @@ def render_error(
 ) -> Response:
     """The response for an error: the documented JSON body for the API, a page for people."""
     if _wants_json():
-        response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+        error = {"code": code, "message": message, "field_errors": dict(fields or {})}
+        response = jsonify(_ERROR_BODY.dump({"error": error}))
     else:
         html = render_template(
             "error.html", status=status, code=code, message=message, fields=fields or {}

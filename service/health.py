@@ -49,7 +49,10 @@ def metrics() -> Response:
         ),
         "# HELP linkdesk_open_requests_sla Open requests by SLA state.",
         "# TYPE linkdesk_open_requests_sla gauge",
-        *(f'linkdesk_open_requests_sla{{state="{state}"}} {count}' for state, count in by_sla),
+        *(
+            f'linkdesk_open_requests_sla{{state="{state.value}"}} {count}'
+            for state, count in by_sla
+        ),
         "# HELP linkdesk_open_tasks Open and claimed human tasks by type and state.",
         "# TYPE linkdesk_open_tasks gauge",
         *(

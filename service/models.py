@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.kinds import missing_for_slide_in
-from domain.sla import SlaTarget
+from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
 from service.extensions import Model, db
 
@@ -295,7 +295,7 @@ class Request(Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sla_state: Mapped[str] = mapped_column(String(16), default="ok")
+    sla_state: Mapped[SlaState] = mapped_column(_enum(SlaState, "sla_state"), default=SlaState.OK)
     customer_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     projected_seq: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -411,7 +411,7 @@ def _duration_index(column: str) -> Index:
 
 
 class RequestFigures(Model):
-    """A request's turnaround figures, one narrow row per request (PRODUCT §6).
+    """A request's turnaround figures for the managers' dashboard, one narrow row per request.
 
     Kept by the projection as the request moves (durations stored when they become known),
     so the dashboard aggregates one small table and never walks timelines. "Business" figures
@@ -471,7 +471,7 @@ class RequestFigures(Model):
 
 
 class FigureRollup(Model):
-    """Weekly tallies of `request_figures` (see service.rollups): how many requests filed in
+    """Weekly tallies of `request_figures` (see service.metrics.rollups): how many requests filed in
     a UTC week, of a kind and console type, have a figure in a bucket."""
 
     __tablename__ = "figure_rollups"

@@ -29,11 +29,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.kinds import DEFAULT_POLICY, KINDS
 from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
-from service import metrics
 from service.directory import Page, paginate, relationship_between, resolve_console
 from service.directory import resolve_instance as resolve_instance_ref
 from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
 from service.extensions import db, done_writing
+from service.metrics.backlog import AGE_BUCKETS as BACKLOG_AGE_BUCKETS
+from service.metrics.figures import MEASURES
+from service.metrics.figures import RESOLUTION_BUCKETS as HISTOGRAM_BUCKETS
 from service.models import (
     ApprovalPolicy,
     Console,
@@ -118,11 +120,10 @@ def bucket_key(label: str) -> str:
     return label.replace("<", "under-").replace(">", "over-").replace(" ", "")
 
 
-# Filter values for the turnaround buckets (service.metrics): lower and upper bound in seconds.
-AGE_BUCKETS = {bucket_key(label): (low, high) for label, low, high in metrics.AGE_BUCKETS}
-RESOLUTION_BUCKETS = {
-    bucket_key(label): (low, high) for label, low, high in metrics.RESOLUTION_BUCKETS
-}
+# Filter values for the dashboard's backlog ages and resolution histogram: lower and upper
+# bound in seconds.
+AGE_BUCKETS = {bucket_key(label): (low, high) for label, low, high in BACKLOG_AGE_BUCKETS}
+RESOLUTION_BUCKETS = {bucket_key(label): (low, high) for label, low, high in HISTOGRAM_BUCKETS}
 
 
 def statuses_of(choices: Iterable[str]) -> list[RequestStatus]:
@@ -260,11 +261,7 @@ REQUEST_CSV_COLUMNS = (
     "resolved_at",
     "sla_state",
     "agent",
-    *(
-        f"{measure}_{clock}_seconds"
-        for measure in metrics.MEASURES
-        for clock in ("calendar", "business")
-    ),
+    *(f"{measure}_{clock}_seconds" for measure in MEASURES for clock in ("calendar", "business")),
     "sla_met",
 )
 EXPORT_BATCH = 1000
@@ -282,7 +279,7 @@ def export_requests(user: User, filters: RequestFilters) -> Iterator[list[Any]]:
 def _export_rows(conditions: list[Any]) -> Iterator[list[Any]]:
     agent = aliased(User)
     requester = aliased(User)
-    durations = [column for pair in metrics.MEASURES.values() for column in pair]
+    durations = [column for pair in MEASURES.values() for column in pair]
     statement = (
         select(
             Request.id,
@@ -323,7 +320,7 @@ def _export_rows(conditions: list[Any]) -> Iterator[list[Any]]:
             by,
             created.isoformat(),
             resolved.isoformat() if resolved else "",
-            sla_state,
+            sla_state.value,
             agent_name or "",
             *("" if value is None else f"{value:.1f}" for value in seconds),
             "" if sla_met is None else str(sla_met).lower(),
@@ -334,15 +331,88 @@ def _export_rows(conditions: list[Any]) -> Iterator[list[Any]]:
 class RequestDetail:
     """A request with its open tasks and the timeline the user may see.
 
-    Reads through to the request's own attributes, so one schema dumps both.
+    Shows the request's own attributes beside them, so one schema dumps both and one
+    template shows both.
     """
 
     request: Request
     tasks: list[Task]
     timeline: list[TimelineEvent]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.request, name)
+    @property
+    def public_id(self) -> str:
+        """The ID people and the API use, e.g. `REQ-000123`."""
+        return self.request.public_id
+
+    @property
+    def kind(self) -> RequestKind:
+        """What the request asks for."""
+        return self.request.kind
+
+    @property
+    def status(self) -> RequestStatus:
+        """Where the request stands now."""
+        return self.request.status
+
+    @property
+    def console(self) -> Console:
+        """The console the request is for."""
+        return self.request.console
+
+    @property
+    def instance(self) -> Instance:
+        """The instance (company) the request is for."""
+        return self.request.instance
+
+    @property
+    def requester(self) -> User:
+        """Who filed the request."""
+        return self.request.requester
+
+    @property
+    def reason(self) -> str:
+        """Why the requester asked."""
+        return self.request.reason
+
+    @property
+    def outcome(self) -> str | None:
+        """Why the request ended as it did, once it has."""
+        return self.request.outcome
+
+    @property
+    def created_at(self) -> datetime:
+        """When the request was filed."""
+        return self.request.created_at
+
+    @property
+    def updated_at(self) -> datetime:
+        """When the request last changed."""
+        return self.request.updated_at
+
+    @property
+    def resolved_at(self) -> datetime | None:
+        """When the request ended, if it has."""
+        return self.request.resolved_at
+
+    @property
+    def first_response_due(self) -> datetime | None:
+        """When Customer Service should first act on it."""
+        return self.request.first_response_due
+
+    @property
+    def resolution_due(self) -> datetime | None:
+        """When the request should be resolved."""
+        return self.request.resolution_due
+
+    @property
+    def sla_state(self) -> str:
+        """The SLA state: ok, at_risk, breached, paused or met."""
+        return self.request.sla_state
+
+    @property
+    def workflow_id(self) -> str:
+        """The ID of the request's workflow in Temporal."""
+        return self.request.workflow_id
 
 
 def detail(user: User, request: Request) -> RequestDetail:
@@ -378,14 +448,18 @@ def _sla_target(kind: RequestKind) -> SlaTarget:
     return row.target if row is not None else KINDS[kind].default_sla
 
 
+# Who files requests, and of which kinds: partners any kind for their console, instance admins
+# the dissociation of a firm from their company. Nobody else files.
+FILEABLE_KINDS: dict[Role, tuple[RequestKind, ...]] = {
+    Role.PARTNER: tuple(RequestKind),
+    Role.INSTANCE_ADMIN: (RequestKind.DISSOCIATE_LINK,),
+}
+FILED_BY = "Requests are filed by partners and instance admins."
+
+
 def fileable_kinds(user: User) -> tuple[RequestKind, ...]:
     """The request kinds the user may file: all for partners, dissociation for instance admins."""
-    role = Role(user.role)
-    if role == Role.PARTNER:
-        return tuple(RequestKind)
-    if role == Role.INSTANCE_ADMIN:
-        return (RequestKind.DISSOCIATE_LINK,)
-    return ()
+    return FILEABLE_KINDS.get(Role(user.role), ())
 
 
 class NothingToDo(Invalid):
@@ -400,7 +474,7 @@ def _resolve_for_filing(user: User, kind: RequestKind, console_ref: Any, instanc
             fields={"kind": ["Only dissociate_link for instance admins."]},
         )
     if not kinds:
-        raise Forbidden("Requests are filed by partners and instance admins.")
+        raise Forbidden(FILED_BY)
     errors: dict[str, list[str]] = {}
     console = instance = None
     try:

@@ -1,8 +1,14 @@
 """Shared fixtures: a real database (SQLite, or PostgreSQL by URL), a real Temporal dev server,
-the app, clients signed in per role, and a factory for directory objects.
+the app, clients signed in per role, a factory for directory objects, and `eventually`.
 
 Set LINKDESK_TEST_DATABASE_URL to run the suite against PostgreSQL; the schema is dropped and
 migrated from scratch once per session, and every test starts from empty tables.
+
+The Temporal dev server starts only for the tests that ask for it, through the `worker` or
+`temporal_env` fixture: their app talks to it. Every other test's app has a Temporal address
+nothing listens on, so a test that needs Temporal without asking fails at once (the web answers
+503 "Temporal is not reachable right now", the service layer raises `Unavailable`), and a
+database-only run never starts the dev server.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import re
 import socket
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
@@ -31,10 +38,11 @@ from temporalio.worker import Worker
 from service import admin, create_app
 from service.extensions import db
 from service.models import Console, Instance, User
-from workflows.worker import build_worker
+from worker.main import build_worker
 
 TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium; `make test` passes its CHROMIUM here.
+CHROMIUM = os.environ.get("LINKDESK_TEST_CHROMIUM") or "/usr/bin/chromium"
 # Headless, and quiet: nothing is fetched from the network and nothing is downloaded.
 CHROMIUM_ARGS = [
     "--headless",
@@ -48,6 +56,38 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "correct horse battery staple"
 BIN_DIR = Path(sys.executable).parent
+# Where a test's app looks for Temporal unless the test asks for the dev server: a port below
+# 1024, which no server a test starts (on a free port) can take, so it always refuses.
+NO_TEMPORAL = "127.0.0.1:1"
+
+T = TypeVar("T")
+
+
+def eventually(
+    probe: Callable[[], T],
+    until: Callable[[T], object] = bool,
+    *,
+    timeout: float = 10,
+    interval: float = 0.05,
+    what: str = "the condition",
+    show: Callable[[T], str] = repr,
+) -> T:
+    """Call `probe` until `until` holds for what it returns, and return that value.
+
+    For what another thread or process does in its own time (a workflow, the worker, a child
+    process). After `timeout` seconds it fails, naming `what` it waited for and showing the last
+    value seen (through `show`). An exception from `probe` or `until` ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if until(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:g}s waiting for {what}; last seen: {show(value)}"
+            )
+        time.sleep(interval)
 
 
 def free_port() -> int:
@@ -88,6 +128,12 @@ def chromium() -> Iterator[Browser]:
     Defined here, once: Playwright's sync API runs one instance per thread, so every browser
     test module must share this one.
     """
+    if not os.access(CHROMIUM, os.X_OK):  # one line, not Playwright's launch traceback
+        pytest.fail(
+            f"the browser tests need Debian's chromium at {CHROMIUM}: "
+            "run `sudo apt-get install chromium`",
+            pytrace=False,
+        )
     playwright = sync_playwright().start()
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -126,14 +172,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def base_config(
-    database_url: str, temporal_address: str, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def base_config(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The session's app config, without Temporal (see `app_config` for the tests that ask)."""
     return {
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-only-secret-key-that-is-long-enough-to-look-real",
-        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_ADDRESS": NO_TEMPORAL,
         "TEMPORAL_RPC_TIMEOUT": 2.0,
         # Real scrypt hashing with a smaller work factor, so user fixtures stay quick.
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
@@ -171,9 +216,18 @@ def _empty_all_tables() -> None:
 
 
 @pytest.fixture
-def app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
+def app_config(base_config: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The test's app config: the session's dev server as Temporal if the test asks for it
+    (it uses `worker` or `temporal_env`), otherwise an address where nothing answers."""
+    if "temporal_env" not in request.fixturenames:
+        return base_config
+    return {**base_config, "TEMPORAL_ADDRESS": request.getfixturevalue("temporal_address")}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
     """A LinkDesk app on a migrated, empty database, with a task queue of its own."""
-    app = create_app({**base_config, "TEMPORAL_TASK_QUEUE": f"linkdesk-test-{uuid.uuid4()}"})
+    app = create_app({**app_config, "TEMPORAL_TASK_QUEUE": f"linkdesk-test-{uuid.uuid4()}"})
     yield app
     with app.app_context():
         db.session.remove()
@@ -182,12 +236,12 @@ def app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def make_app(base_config: dict[str, Any], _migrated_schema: None) -> Iterator[Any]:
+def make_app(app_config: dict[str, Any], _migrated_schema: None) -> Iterator[Any]:
     """`make_app(**overrides)`: another app on the test database, its connections closed after."""
     made: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
-        other = create_app({**base_config, **overrides})
+        other = create_app({**app_config, **overrides})
         made.append(other)
         return other
 

@@ -1,4 +1,5 @@
-"""Hand-made request histories for the figures' tests, written straight into the projection.
+"""Hand-made request histories for the figures' tests, written straight into the projection, and
+the reference percentile they are checked against.
 
 Rows are stored as the projection would have left them (`requests`, `request_figures` and its
 rollups, and a claimed task when asked), which is fast and gives exact figures to check.
@@ -15,8 +16,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
-from service import rollups
 from service.extensions import db
+from service.metrics import rollups
 from service.models import (
     Console,
     Instance,
@@ -143,3 +144,12 @@ def rollup_rows(app: Flask) -> tuple[Counter[tuple[str, ...]], Counter[tuple[str
 
 def _as_text(key: Any) -> tuple[str, ...]:
     return tuple(str(getattr(part, "value", part)) for part in key)
+
+
+def percentile_cont(values: list[float], p: float) -> float:
+    """The reference: PostgreSQL's definition, in plain Python."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * p
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (position - below) * (ordered[above] - ordered[below])

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         STEPS,
         CustomerWait,
         cancelled_outcome,
+        failed_outcome,
         rejected_outcome,
         task_name,
     )
@@ -46,6 +47,11 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
         TaskType,
     )
+    from workflows.activity_interfaces import (
+        DirectoryInterface,
+        NotificationInterface,
+        ProjectionInterface,
+    )
     from workflows.shared import (
         CONFLICT,
         FORBIDDEN,
@@ -53,12 +59,10 @@ with workflow.unsafe.imports_passed_through():
         NOT_FOUND,
         Actor,
         ApplyChange,
-        ApplyResult,
         Cancel,
         EffectCheck,
         Notify,
         Projection,
-        ProjectionResult,
         RequestInput,
         Respond,
         TaskAction,
@@ -67,10 +71,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 SYSTEM = "LinkDesk"
-PROJECT = "project_request"
-CHECK_EFFECT = "check_effect_needed"
-APPLY = "apply_relationship_change"
-NOTIFY = "notify"
 # The projection must land, however long the database is away.
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -580,14 +580,12 @@ class RequestWorkflow:
     # Activities.
 
     async def _effect_needed(self) -> bool:
-        needed: bool = await workflow.execute_local_activity(
-            CHECK_EFFECT,
+        return await workflow.execute_local_activity_method(
+            ProjectionInterface.check_effect_needed,
             EffectCheck(self.input.kind, self.input.console_id, self.input.instance_id),
-            result_type=bool,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=PROJECTION_RETRY,
         )
-        return needed
 
     async def _apply(self) -> None:
         if not await self._effect_needed():
@@ -602,10 +600,9 @@ class RequestWorkflow:
             actor=self.approver.username if self.approver else SYSTEM,
         )
         try:
-            await workflow.execute_activity(
-                APPLY,
+            await workflow.execute_activity_method(
+                DirectoryInterface.apply_relationship_change,
                 change,
-                result_type=ApplyResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 # The activity heartbeats at each step, so an attempt whose worker died is
                 # retried after this, not after the whole start-to-close timeout.
@@ -615,7 +612,7 @@ class RequestWorkflow:
         except ActivityError as failure:
             reason = getattr(failure.cause, "message", None) or str(failure.cause or failure)
             self._event(SYSTEM, "apply_failed", reason)
-            self._finish(RequestStatus.FAILED, f"Failed: {reason}")
+            self._finish(RequestStatus.FAILED, failed_outcome(reason))
         else:
             self._finish(RequestStatus.COMPLETED, KINDS[RequestKind(self.input.kind)].done_text)
         await self._project()
@@ -625,8 +622,8 @@ class RequestWorkflow:
             batch, self.outbox = self.outbox, []
             await asyncio.gather(
                 *(
-                    workflow.execute_activity(
-                        NOTIFY,
+                    workflow.execute_activity_method(
+                        NotificationInterface.notify,
                         notice,
                         start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=NOTIFY_RETRY,
@@ -674,10 +671,9 @@ class RequestWorkflow:
             self.dirty = False
             snapshot = self._snapshot()
             self.pending_events = []
-            result = await workflow.execute_local_activity(
-                PROJECT,
+            result = await workflow.execute_local_activity_method(
+                ProjectionInterface.project_request,
                 snapshot,
-                result_type=ProjectionResult,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=PROJECTION_RETRY,
             )

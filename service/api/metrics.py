@@ -10,9 +10,10 @@ from flask import Response, request
 
 from domain.vocabulary import Role
 from service import auth
-from service import metrics as service
 from service.api import Blueprint
 from service.api.schemas import ErrorSchema, TurnaroundArgsSchema, TurnaroundSchema
+from service.metrics import figures, report
+from service.metrics.selection import selection_from
 from service.models import utcnow
 
 blp = Blueprint(
@@ -28,7 +29,7 @@ blp = Blueprint(
 @blp.alt_response(422, schema=ErrorSchema, description="Bad range or filter")
 @blp.alt_response(
     200,
-    schema={"type": "string", "example": ",".join(service.CSV_COLUMNS)},
+    schema={"type": "string", "example": ",".join(figures.CSV_COLUMNS)},
     content_type="text/csv",
     description="With `Accept: text/csv`: one line per group",
 )
@@ -41,7 +42,7 @@ def turnaround(args: dict[str, Any]) -> Any:
     kind, console type and agent filters applied. With `Accept: text/csv`, the figures table
     (one line per group, or one for all) as CSV.
     """
-    selection = service.selection_from(
+    selection = selection_from(
         args.get("from_"),
         args.get("to"),
         kind=args.get("kind"),
@@ -50,13 +51,13 @@ def turnaround(args: dict[str, Any]) -> Any:
     )
     group_by = args.get("group_by")
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
-        rows = service.figures(selection, group_by)
+        rows = figures.figures(selection, group_by)
         buffer = io.StringIO()
-        csv.writer(buffer).writerows(service.figures_csv_rows(rows))
+        csv.writer(buffer).writerows(figures.figures_csv_rows(rows))
         name = f"turnaround-{selection.start}-{selection.end}.csv"
         return Response(
             buffer.getvalue(),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return service.report(selection, group_by, utcnow())
+    return report.turnaround(selection, group_by, utcnow())

@@ -19,6 +19,7 @@ from domain.vocabulary import (
     TaskType,
 )
 from service.directory import is_valid_code
+from service.errors import ErrorSchema
 from service.models import format_request_id
 from service.requests import (
     AGE_BUCKETS,
@@ -59,23 +60,6 @@ class RefField(fields.Field):
         return value
 
 
-class ErrorDetailSchema(Schema):
-    code = fields.String(required=True, metadata={"example": "validation_error"})
-    message = fields.String(required=True)
-    field_errors = fields.Dict(
-        data_key="fields",
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Messages per field, when the error concerns fields"},
-    )
-
-
-class ErrorSchema(Schema):
-    """The body of every error response."""
-
-    error = fields.Nested(ErrorDetailSchema, required=True)
-
-
 class PageArgsSchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -90,8 +74,9 @@ UNAVAILABLE: dict[str, Any] = {
 
 
 def list_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
-    """The list shape of PRODUCT §5 (`items`, `page`, `per_page`, `total`) for an item schema,
-    with `total_exact` telling whether `total` is the whole count or a lower bound."""
+    """The shape of every list the API answers (`items`, `page`, `per_page`, `total`) for an
+    item schema, with `total_exact` telling whether `total` is the whole count or a lower
+    bound."""
     return type(
         name,
         (Schema,),
@@ -218,7 +203,7 @@ class TaskSchema(Schema):
     created_at = fields.DateTime(required=True)
     kind = fields.Function(lambda task: task.request.kind.value)
     request_status = fields.Function(lambda task: task.request.status.value)
-    sla = fields.Function(lambda task: task.request.sla_state)
+    sla = fields.Function(lambda task: task.request.sla_state.value)
 
 
 class RequestSchema(Schema):
@@ -237,7 +222,7 @@ class RequestSchema(Schema):
         lambda request: {
             "first_response_due": request.first_response_due,
             "resolution_due": request.resolution_due,
-            "state": request.sla_state,
+            "state": request.sla_state.value,
         },
         metadata={"description": "first_response_due, resolution_due, state"},
     )
@@ -417,20 +402,38 @@ class MeasureSchema(Schema):
 
 
 class SlaFiguresSchema(Schema):
-    counted = fields.Integer(required=True, metadata={"description": "Completed, rejected, failed"})
-    met = fields.Integer(required=True)
-    attainment_percent = fields.Float(allow_none=True)
+    counted = fields.Integer(
+        attribute="sla_counted",
+        required=True,
+        metadata={"description": "Completed, rejected, failed"},
+    )
+    met = fields.Integer(attribute="sla_met", required=True)
+    attainment_percent = fields.Float(attribute="sla_attainment_percent", allow_none=True)
+
+
+class NestedSelf(fields.Nested):
+    """A nested object whose fields are read from the dumped object itself: a group's
+    `sla_met` is shown as `sla.met`."""
+
+    def get_value(
+        self, obj: Any, attr: str, accessor: Any = None, default: Any = ma.missing
+    ) -> Any:
+        return obj
 
 
 class FiguresSchema(Schema):
-    group = fields.String(allow_none=True, metadata={"description": "The group's key"})
+    """One group's figures (`service.metrics.figures.GroupFigures`), in seconds."""
+
+    group = fields.String(
+        attribute="key", allow_none=True, metadata={"description": "The group's key"}
+    )
     label = fields.String(required=True)
     count = fields.Integer(required=True, metadata={"description": "Requests filed"})
     resolved = fields.Integer(required=True, metadata={"description": "Of those, ended"})
     first_response = fields.Nested(MeasureSchema, required=True)
     resolution = fields.Nested(MeasureSchema, required=True)
     customer_wait = fields.Nested(MeasureSchema, required=True)
-    sla = fields.Nested(SlaFiguresSchema, required=True)
+    sla = NestedSelf(SlaFiguresSchema, required=True)
 
 
 class DayCountSchema(Schema):
@@ -446,7 +449,7 @@ class BucketSchema(Schema):
 
 class StatusCountSchema(Schema):
     status = fields.Enum(RequestStatus, by_value=True, required=True)
-    count = fields.Integer(required=True)
+    count = fields.Integer(attribute="requests", required=True)
 
 
 class BacklogSchema(Schema):
@@ -468,8 +471,10 @@ class AgentLoadSchema(Schema):
 
 
 class TurnaroundSchema(Schema):
-    from_ = fields.Date(data_key="from", required=True)
-    to = fields.Date(required=True)
+    """Every figure of a selection (`service.metrics.report.Turnaround`)."""
+
+    from_ = fields.Date(data_key="from", attribute="selection.start", required=True)
+    to = fields.Date(attribute="selection.end", required=True)
     group_by = fields.String(allow_none=True)
     totals = fields.Nested(FiguresSchema, required=True)
     groups = fields.List(fields.Nested(FiguresSchema), required=True)

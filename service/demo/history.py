@@ -32,10 +32,11 @@ from domain.calendar import BusinessCalendar
 from domain.kinds import DEFAULT_POLICY, KINDS
 from domain.sla import SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, Role
-from service import config, rollups
+from service import config
 from service.demo.clock import DAY, BusinessClock
 from service.demo.simulator import TABLES, Directory, Person, Simulator, Stamps
 from service.extensions import db
+from service.metrics import rollups
 from service.models import (
     ApprovalPolicy,
     Console,

@@ -63,9 +63,19 @@ def run_migrations_online():
     args = configure_args()
     args.setdefault("process_revision_directives", process_revision_directives)
     with get_engine().connect() as connection:
-        context.configure(connection=connection, target_metadata=target_db.metadata, **args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes what ALTER TABLE cannot by re-creating the table, and with
+            # foreign keys enforced, dropping the old table would delete on cascade every row
+            # that refers to it. Its own procedure turns them off first, outside a transaction.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(connection=connection, target_metadata=target_db.metadata, **args)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:  # never handed back to the pool with foreign keys off
+                connection.invalidate()
 
 
 if context.is_offline_mode():

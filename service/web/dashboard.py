@@ -1,4 +1,4 @@
-"""The managers' dashboard: turnaround figures, charts and CSV exports (PRODUCT §6).
+"""The managers' dashboard: turnaround figures, charts and CSV exports.
 
 Every figure comes from `service.metrics`, computed in the database; this module only picks
 the selection from the query string, shapes the figures into charts and links each one to the
@@ -18,9 +18,14 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 
 from domain.vocabulary import ConsoleType, RequestKind, Role
-from service import auth, metrics
+from service import auth
 from service import requests as service
 from service.errors import Invalid
+from service.metrics import figures, report
+from service.metrics.backlog import Backlog, backlog
+from service.metrics.figures import AgentLoad, Bucket, DayCount, GroupFigures
+from service.metrics.report import Tiles
+from service.metrics.selection import Selection, selection_from
 from service.models import utcnow
 from service.web import charts
 from service.web.forms import DashboardForm, load_form
@@ -75,10 +80,10 @@ def _day_text(day: date) -> str:
 # Selection and drill-down ------------------------------------------------------------------
 
 
-def _selection() -> tuple[metrics.Selection, str]:
+def _selection() -> tuple[Selection, str]:
     """The selection and grouping asked for in the query string; `Invalid` names the field."""
     form = load_form(DashboardForm(), request.args)
-    selection = metrics.selection_from(
+    selection = selection_from(
         form["from_"],
         form["to"],
         kind=form["kind"],
@@ -88,7 +93,7 @@ def _selection() -> tuple[metrics.Selection, str]:
     return selection, form["group_by"]
 
 
-def _query(selection: metrics.Selection, group_by: str | None = None) -> dict[str, str]:
+def _query(selection: Selection, group_by: str | None = None) -> dict[str, str]:
     """The dashboard's own query string for a selection (for its links and exports)."""
     args = {
         "from": selection.start.isoformat(),
@@ -105,7 +110,7 @@ def _query(selection: metrics.Selection, group_by: str | None = None) -> dict[st
 class DrillDown:
     """Links from the figures to the request list, filtered to the requests behind each."""
 
-    selection: metrics.Selection
+    selection: Selection
 
     def url(self, **filters: Any) -> str:
         """The request list with the selection's kind, console type and agent, and `filters`."""
@@ -161,37 +166,37 @@ class DrillDown:
 class Board:
     """Every figure the page shows, as `service.metrics` computed them."""
 
-    selection: metrics.Selection
+    selection: Selection
     group_by: str
     now: datetime
-    tiles: metrics.Tiles
-    total: metrics.GroupFigures
-    groups: list[metrics.GroupFigures]
-    by_kind: list[metrics.GroupFigures]
-    daily: list[metrics.DayCount]
-    histogram: list[metrics.Bucket]
-    backlog: metrics.Backlog
-    agents: list[metrics.AgentLoad]
+    tiles: Tiles
+    total: GroupFigures
+    groups: list[GroupFigures]
+    by_kind: list[GroupFigures]
+    daily: list[DayCount]
+    histogram: list[Bucket]
+    backlog: Backlog
+    agents: list[AgentLoad]
 
 
-def _board(selection: metrics.Selection, group_by: str, now: datetime) -> Board:
-    total, groups = metrics.figure_table(selection, group_by)
+def _board(selection: Selection, group_by: str, now: datetime) -> Board:
+    total, groups = figures.figure_table(selection, group_by)
     return Board(
         selection=selection,
         group_by=group_by,
         now=now,
-        tiles=metrics.tiles(selection, now),
+        tiles=report.tiles(selection, now),
         total=total,
         groups=groups,
         by_kind=(
             groups
             if group_by == "kind"
-            else metrics.figure_table(selection, "kind", measures=["resolution"])[1]
+            else figures.figure_table(selection, "kind", measures=["resolution"])[1]
         ),
-        daily=metrics.daily(selection),
-        histogram=metrics.resolution_histogram(selection),
-        backlog=metrics.backlog(selection, now),
-        agents=metrics.agents(selection),
+        daily=figures.daily(selection),
+        histogram=figures.resolution_histogram(selection),
+        backlog=backlog(selection, now),
+        agents=figures.agents(selection),
     )
 
 
@@ -226,7 +231,7 @@ def _charts(board: Board, drill: DrillDown) -> dict[str, charts.Chart]:
         ],
     )
 
-    def resolution(row: metrics.GroupFigures, name: str, value: float | None) -> charts.Point:
+    def resolution(row: GroupFigures, name: str, value: float | None) -> charts.Point:
         text = duration(value)
         label = f"{row.label}: {name.lower()} time to resolve {text}"
         return charts.Point(value, text, label, drill.group("kind", row.key, status="closed"))
@@ -377,7 +382,7 @@ def _csv(rows: Iterable[list[Any]], filename: str) -> Response:
     )
 
 
-def _name(what: str, selection: metrics.Selection) -> str:
+def _name(what: str, selection: Selection) -> str:
     return f"linkdesk-{what}-{selection.start.isoformat()}-to-{selection.end.isoformat()}.csv"
 
 
@@ -386,8 +391,8 @@ def _name(what: str, selection: metrics.Selection) -> str:
 def figures_csv() -> Response:
     """The figures table of the selection, one line per group, as CSV."""
     selection, group_by = _selection()
-    rows = metrics.figures(selection, group_by)
-    return _csv(metrics.figures_csv_rows(rows), _name(f"figures-by-{group_by}", selection))
+    rows = figures.figures(selection, group_by)
+    return _csv(figures.figures_csv_rows(rows), _name(f"figures-by-{group_by}", selection))
 
 
 @bp.get("/dashboard/requests.csv")

@@ -1,8 +1,11 @@
-"""Marshmallow schemas for HTML forms, and the one way pages load them."""
+"""Marshmallow schemas for HTML forms, the one way pages load them, and the one way a page
+shows a form the service layer refused."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import marshmallow as ma
 from flask import request
@@ -11,8 +14,11 @@ from marshmallow import fields, validate
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.api.schemas import RefField, RequestFilterArgs
-from service.errors import Invalid
-from service.metrics import GROUPINGS
+from service.errors import Invalid, NotFound, ServiceError
+from service.metrics.selection import GROUPINGS
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class FormSchema(ma.Schema):
@@ -50,6 +56,28 @@ def load_form(schema: FormSchema, data: Any = None) -> dict[str, Any]:
         messages = exc.normalized_messages()
         field_errors = {key: list(value) for key, value in messages.items()}
         raise Invalid("Please correct the marked fields.", fields=field_errors) from exc
+
+
+def refusals_shown_on(
+    page: Callable[..., str],
+) -> Callable[[Callable[P, R]], Callable[P, R | tuple[str, int]]]:
+    """A form view whose submission the service layer refuses answers with the page the form
+    is on, `page(problem, **view_args)`, under the refusal's status; what does not exist (or
+    is out of the user's scope) stays the 404 page."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R | tuple[str, int]]:
+        @functools.wraps(view)
+        def shown(*args: P.args, **kwargs: P.kwargs) -> R | tuple[str, int]:
+            try:
+                return view(*args, **kwargs)
+            except NotFound:
+                raise
+            except ServiceError as problem:
+                return page(problem, **kwargs), problem.status
+
+        return shown
+
+    return decorate
 
 
 def _not_blank(value: str) -> None:
@@ -94,7 +122,8 @@ def _day(**kwargs: Any) -> fields.Date:
 class DashboardForm(FormSchema):
     """The dashboard's selection: filing days (UTC, both included), filters and grouping.
 
-    Unset days mean the last 30 days; `service.metrics` checks the range and the agent.
+    Unset days mean the last 30 days; `service.metrics.selection` checks the range and the
+    agent.
     """
 
     from_ = _day(data_key="from", load_default=None)

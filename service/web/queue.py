@@ -1,8 +1,8 @@
 """Customer Service pages: the agent queue, the task page, notifications and the email outbox.
 
-Views parse the form, check the role, call one service function and render. A refused task
-action (someone else holds the task, four eyes, a missing reason) is shown on the task page
-itself with the request as it now stands, never as an error page.
+Who may open each page is said above it; views parse the form, call one service function
+and render. A refused task action (someone else holds the task, four eyes, a missing reason)
+is shown on the task page itself with the request as it now stands, never as an error page.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from domain.vocabulary import DECISIONS_BY_TASK, ConsoleType, Decision, RequestK
 from service import auth, notifications
 from service import requests as service
 from service.directory import relationship_between
-from service.errors import Invalid, NotFound, ServiceError
+from service.errors import Invalid, ServiceError
 from service.models import Task, User, format_request_id, utcnow
 from service.web.forms import (
     QUEUE_TASK_TYPES,
@@ -31,6 +31,7 @@ from service.web.forms import (
     QueueFilterForm,
     ReassignForm,
     load_form,
+    refusals_shown_on,
 )
 
 bp = Blueprint("queue", __name__)
@@ -40,20 +41,11 @@ OUTBOX_ROLES = (Role.ADMIN, Role.MANAGER)
 PER_PAGE = 25
 REFRESH_SECONDS = 10  # how often the queue fetches itself again
 APPLYING_REFRESH_SECONDS = 2  # the task page, while the change is being applied
-NOT_HERE = "There is no page at this address."
 DONE_TEXT = {
     Decision.APPROVE: "You approved {id}; it is now {status}.",
     Decision.REJECT: "You rejected {id}; the requester sees your reason.",
     Decision.REQUEST_INFO: "Your question went to the requester; {id} is now {status}.",
 }
-
-
-def _user_in(roles: tuple[Role, ...]) -> User:
-    """The signed-in user if their role may open the page; anyone else gets the 404 page."""
-    user = auth.signed_in_user()
-    if Role(user.role) not in roles:
-        raise NotFound(NOT_HERE)
-    return user
 
 
 def _queue_url(target: str | None) -> str:
@@ -96,10 +88,10 @@ def _ago(when: datetime | None) -> str:
 
 
 @bp.get("/queue")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def queue() -> str | tuple[str, int]:
     """Open review and second-approval tasks, most urgent SLA first; refreshes by itself."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     typed = request.args.to_dict()
     page: dict[str, Any] = {
         "user": user,
@@ -135,10 +127,10 @@ def _filter_choices() -> dict[str, list[tuple[str, str]]]:
 
 
 @bp.get("/queue/tasks/<int:task_id>")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
 def task(task_id: int) -> str:
     """A task with its request, the current relationship, the timeline and the actions."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     return _task_page(user, service.get_task(user, task_id))
 
 
@@ -175,37 +167,42 @@ def _task_page(
     )
 
 
-def _refused(user: User, task_id: int, problem: ServiceError) -> tuple[str, int]:
-    """The task page as it now stands, with the refusal said plainly at the top."""
-    return _task_page(user, service.get_task(user, task_id), problem=problem), problem.status
+def _refused(problem: ServiceError, task_id: int) -> str:
+    """The task page as it now stands, with the refusal said plainly at the top, beside the
+    field it concerns, and what was typed still in the form."""
+    user = auth.signed_in_user()
+    return _task_page(
+        user,
+        service.get_task(user, task_id),
+        problem=problem,
+        errors=problem.fields,
+        typed=request.form.to_dict(),
+    )
+
+
+def _form_refused(problem: ServiceError, task_id: int) -> str:
+    """The task page with what is wrong said beside the form's fields, and what was typed."""
+    user = auth.signed_in_user()
+    task = service.get_task(user, task_id)
+    return _task_page(user, task, errors=problem.fields, typed=request.form.to_dict())
 
 
 @bp.post("/queue/tasks/<int:task_id>/claim")
-@login_required
-def claim(task_id: int) -> Response | tuple[str, int]:
+@auth.roles_required(*QUEUE_ROLES)
+@refusals_shown_on(_refused)
+def claim(task_id: int) -> Response:
     """Claim a task and go to its page; a task someone else holds says who."""
-    user = _user_in(QUEUE_ROLES)
-    try:
-        req = service.claim_task(user, task_id)
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        return _refused(user, task_id, exc)
+    req = service.claim_task(auth.signed_in_user(), task_id)
     flash(f"You claimed this task; {req.public_id} is now {req.status.label}.")
     return redirect(url_for("queue.task", task_id=task_id))
 
 
 @bp.post("/queue/tasks/<int:task_id>/release")
-@login_required
-def release(task_id: int) -> Response | tuple[str, int]:
+@auth.roles_required(*QUEUE_ROLES)
+@refusals_shown_on(_refused)
+def release(task_id: int) -> Response:
     """Put a claimed task back in the queue."""
-    user = _user_in(QUEUE_ROLES)
-    try:
-        req = service.release_task(user, task_id)
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        return _refused(user, task_id, exc)
+    req = service.release_task(auth.signed_in_user(), task_id)
     flash(f"The task of {req.public_id} is back in the queue for anyone to claim.")
     if request.form.get("next"):
         return redirect(_queue_url(request.form.get("next")))
@@ -213,59 +210,41 @@ def release(task_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/queue/tasks/<int:task_id>/complete")
-@login_required
+@auth.roles_required(*QUEUE_ROLES)
+@refusals_shown_on(_refused)
 def complete(task_id: int) -> Response | tuple[str, int]:
     """Approve, reject with a reason or ask the requester a question."""
-    user = _user_in(QUEUE_ROLES)
-    typed = request.form.to_dict()
+    user = auth.signed_in_user()
     try:
         form = load_form(DecisionForm())
-    except Invalid as exc:
-        task = service.get_task(user, task_id)
-        return _task_page(user, task, errors=exc.fields, typed=typed), exc.status
-    try:
-        req = service.complete_task(user, task_id, form["decision"].value, form["comment"])
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        task = service.get_task(user, task_id)
-        return _task_page(user, task, problem=exc, typed=typed), exc.status
+    except Invalid as exc:  # said beside the field alone: nothing went to the workflow
+        return _form_refused(exc, task_id), exc.status
+    req = service.complete_task(user, task_id, form["decision"].value, form["comment"])
     template = DONE_TEXT.get(form["decision"], "Done; {id} is now {status}.")
     flash(template.format(id=req.public_id, status=req.status.label))
     return redirect(url_for("queue.task", task_id=task_id))
 
 
 @bp.post("/queue/tasks/<int:task_id>/reassign")
-@login_required
-def reassign(task_id: int) -> Response | tuple[str, int]:
+@auth.roles_required(*QUEUE_ROLES)
+@refusals_shown_on(_refused)
+def reassign(task_id: int) -> Response:
     """Give a task to an agent or a manager (managers only)."""
-    user = _user_in(QUEUE_ROLES)
-    try:
-        form = load_form(ReassignForm())
-        req = service.reassign_task(user, task_id, form["assignee"])
-    except NotFound:
-        raise
-    except Invalid as exc:
-        task = service.get_task(user, task_id)
-        return _task_page(user, task, problem=exc, errors=exc.fields), exc.status
-    except ServiceError as exc:
-        return _refused(user, task_id, exc)
+    form = load_form(ReassignForm())
+    req = service.reassign_task(auth.signed_in_user(), task_id, form["assignee"])
     flash(f"The task of {req.public_id} now belongs to {form['assignee']}.")
     return redirect(url_for("queue.task", task_id=task_id))
 
 
 @bp.post("/queue/tasks/<int:task_id>/notes")
-@login_required
-def add_note(task_id: int) -> Response | tuple[str, int]:
+@auth.roles_required(*QUEUE_ROLES)
+@refusals_shown_on(_form_refused)
+def add_note(task_id: int) -> Response:
     """Add a note to the request's timeline: internal, or visible to the requester."""
-    user = _user_in(QUEUE_ROLES)
+    user = auth.signed_in_user()
     task = service.get_task(user, task_id)
-    try:
-        form = load_form(CommentForm())
-        service.add_comment(user, task.request, form["body"], form["internal"])
-    except Invalid as exc:
-        typed = request.form.to_dict()
-        return _task_page(user, task, errors=exc.fields, typed=typed), exc.status
+    form = load_form(CommentForm())
+    service.add_comment(user, task.request, form["body"], form["internal"])
     flash("Your note is on the timeline." if form["internal"] else "Your comment is posted.")
     return redirect(url_for("queue.task", task_id=task_id, _anchor="timeline"))
 
@@ -312,10 +291,9 @@ def _notifications_url() -> str:
 
 
 @bp.get("/outbox")
-@login_required
+@auth.roles_required(*OUTBOX_ROLES)
 def outbox() -> str:
     """Emails LinkDesk sent, or keeps here when no SMTP server is configured."""
-    _user_in(OUTBOX_ROLES)
     form = load_form(PageForm(), request.args)
     return render_template(
         "queue/outbox.html",

@@ -2,7 +2,8 @@
 and the instance admins' consent inbox.
 
 Every page calls the service layer (`service.requests`, `service.directory`), the same one the
-JSON API calls; service errors are shown in place on the form that caused them.
+JSON API calls; service errors are shown in place on the form that caused them
+(`refusals_shown_on`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from werkzeug.wrappers import Response
 
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
-from service import auth, directory, metrics
+from service import auth, directory
 from service import requests as service
 from service.api.schemas import RequestFilterArgs
 from service.errors import Conflict, Invalid, NotFound, ServiceError
+from service.metrics.backlog import AGE_BUCKETS
+from service.metrics.figures import RESOLUTION_BUCKETS
 from service.models import Request, User
 from service.web.forms import (
     STATUS_GROUPS,
@@ -32,6 +35,7 @@ from service.web.forms import (
     RequestFilterForm,
     SlideInForm,
     load_form,
+    refusals_shown_on,
 )
 
 bp = Blueprint("request_pages", __name__)
@@ -45,8 +49,9 @@ MORE_FILTERS = tuple(RequestFilterArgs().fields)
 # Shown to Customer Service only: who took a request up, and who holds it now.
 STAFF_FILTERS = ("agent", "assignee")
 SLA_FILTER_LABELS = {state.value: state.label for state in SlaState}
-# Who sees the link to a request's workflow in the Temporal Web UI (PRODUCT §4).
+# Who sees the link to a request's workflow in the Temporal Web UI: those who work requests.
 TEMPORAL_UI_ROLES = (Role.AGENT, Role.MANAGER)
+CONSENT_INBOX_ONLY = "The consent inbox is for instance admins."
 
 HtmlPage = str | tuple[str, int]
 
@@ -75,8 +80,8 @@ def _more_filter_choices(user: User) -> dict[str, list[tuple[str, str]]]:
     return {
         "console_type": [(t.value, t.value.capitalize()) for t in ConsoleType],
         "sla": [(state, SLA_FILTER_LABELS[state]) for state in service.SLA_STATES],
-        "age": [(service.bucket_key(b[0]), b[0]) for b in metrics.AGE_BUCKETS],
-        "resolution": [(service.bucket_key(b[0]), b[0]) for b in metrics.RESOLUTION_BUCKETS],
+        "age": [(service.bucket_key(b[0]), b[0]) for b in AGE_BUCKETS],
+        "resolution": [(service.bucket_key(b[0]), b[0]) for b in RESOLUTION_BUCKETS],
         "agent": [(service.NO_AGENT, "No agent yet"), *agents] if staff else [],
         "assignee": agents,
     }
@@ -134,29 +139,42 @@ def index() -> HtmlPage:
 # Filing --------------------------------------------------------------------------------------
 
 
-def _new_form(typed: dict[str, str], status: int = 200, **context: Any) -> HtmlPage:
+def _new_form(typed: dict[str, str], **context: Any) -> str:
     user = auth.signed_in_user()
-    kinds = service.fileable_kinds(user)
-    if not kinds:
-        raise NotFound("Requests are filed by partners and instance admins.")
-    page = render_template(
+    return render_template(
         "requests/new.html",
         user=user,
-        kinds=kinds,
+        kinds=service.fileable_kinds(user),
         form=typed,
         instances=_instance_choices(user),
         consoles=_console_choices(user),
         **{"errors": {}, **context},
     )
-    return (page, status) if status != 200 else page
+
+
+def _typed_filing(source: Any) -> dict[str, str]:
+    return {key: source.get(key, "") for key in ("kind", "console", "instance", "reason")}
+
+
+def _filing_refused(problem: ServiceError) -> str:
+    """The form as typed, saying why nothing was filed: nothing to do, an open request that
+    already asks it, or what to correct."""
+    typed = _typed_filing(request.form)
+    if isinstance(problem, service.NothingToDo):
+        return _new_form(typed, nothing_to_do=problem.message)
+    if isinstance(problem, Conflict):
+        open_ids = problem.fields.get("open_request_id") or []
+        open_id = open_ids[0] if open_ids and open_ids[0].startswith("REQ-") else None
+        return _new_form(typed, duplicate=problem.message, open_id=open_id)
+    return _new_form(typed, errors=problem.fields, message=problem.message)
 
 
 @bp.get("/requests/new")
-@login_required
-def new() -> HtmlPage:
+@auth.roles_required(*service.FILEABLE_KINDS, message=service.FILED_BY)
+def new() -> str:
     """The form to file a request; the query may preset kind, console and instance."""
     user = auth.signed_in_user()
-    typed = {key: request.args.get(key, "") for key in ("kind", "console", "instance", "reason")}
+    typed = _typed_filing(request.args)
     if Role(user.role) == Role.PARTNER and user.console is not None:
         typed["console"] = user.console.code
     kinds = service.fileable_kinds(user)
@@ -166,24 +184,14 @@ def new() -> HtmlPage:
 
 
 @bp.post("/requests/new")
-@login_required
-def file() -> HtmlPage | Response:
+@auth.roles_required(*service.FILEABLE_KINDS, message=service.FILED_BY)
+@refusals_shown_on(_filing_refused)
+def file() -> Response:
     """File a request; what was typed stays on the form when it is refused."""
-    user = auth.signed_in_user()
-    typed = {key: request.form.get(key, "") for key in ("kind", "console", "instance", "reason")}
-    try:
-        form = load_form(NewRequestForm())
-        filed = service.file_request(
-            user, form["kind"], form["console"], form["instance"], form["reason"]
-        )
-    except service.NothingToDo as exc:
-        return _new_form(typed, exc.status, nothing_to_do=exc.message)
-    except Conflict as exc:
-        open_ids = exc.fields.get("open_request_id") or []
-        open_id = open_ids[0] if open_ids and open_ids[0].startswith("REQ-") else None
-        return _new_form(typed, exc.status, duplicate=exc.message, open_id=open_id)
-    except ServiceError as exc:
-        return _new_form(typed, exc.status, errors=exc.fields, message=exc.message)
+    form = load_form(NewRequestForm())
+    filed = service.file_request(
+        auth.signed_in_user(), form["kind"], form["console"], form["instance"], form["reason"]
+    )
     flash(f"{filed.public_id} is filed. You can follow it here.")
     return redirect(url_for("request_pages.show", public_id=filed.public_id))
 
@@ -199,14 +207,14 @@ def _temporal_ui_url(user: User, req: Request) -> str | None:
     return f"{base}/namespaces/{namespace}/workflows/{quote(req.workflow_id, safe='')}"
 
 
-def _render_request(user: User, req: Request, status: int = 200, **context: Any) -> HtmlPage:
+def _render_request(user: User, req: Request, **context: Any) -> str:
     shown = service.detail(user, req)
     questions = [event for event in shown.timeline if event.action == Decision.REQUEST_INFO]
     customer_service = Role(user.role) in service.CUSTOMER_SERVICE
     consent_tasks = [task for task in shown.tasks if task.type == TaskType.CONSENT]
     if Role(user.role) != Role.INSTANCE_ADMIN:
         consent_tasks = []
-    page = render_template(
+    return render_template(
         "requests/show.html",
         user=user,
         req=shown,
@@ -226,12 +234,38 @@ def _render_request(user: User, req: Request, status: int = 200, **context: Any)
             **context,
         },
     )
-    return (page, status) if status != 200 else page
+
+
+def _comment_refused(problem: ServiceError, public_id: str) -> str:
+    """The request page with the comment as typed and what is wrong with it."""
+    user = auth.signed_in_user()
+    typed = {"body": request.form.get("body", ""), "internal": request.form.get("internal")}
+    errors = problem.fields or {"body": [problem.message]}
+    req = service.get_request(user, public_id)
+    return _render_request(user, req, comment_form=typed, comment_errors=errors)
+
+
+def _answer_refused(problem: ServiceError, public_id: str) -> str:
+    """The request page with the answer as typed and why it was not sent."""
+    user = auth.signed_in_user()
+    typed = {"answer": request.form.get("answer", "")}
+    errors = problem.fields or {"answer": [problem.message]}
+    req = service.get_request(user, public_id)
+    return _render_request(user, req, answer_form=typed, answer_errors=errors)
+
+
+def _cancel_refused(problem: ServiceError, public_id: str) -> str:
+    """The cancel confirmation with the reason as typed and why the request was not cancelled."""
+    req = service.get_request(auth.signed_in_user(), public_id)
+    typed = {"reason": request.form.get("reason", "")}
+    return render_template(
+        "requests/cancel.html", req=req, form=typed, errors=problem.fields, message=problem.message
+    )
 
 
 @bp.get("/requests/<public_id>")
 @login_required
-def show(public_id: str) -> HtmlPage:
+def show(public_id: str) -> str:
     """A request: status, expected completion, timeline, comments and what you can do."""
     user = auth.signed_in_user()
     return _render_request(user, service.get_request(user, public_id))
@@ -239,56 +273,41 @@ def show(public_id: str) -> HtmlPage:
 
 @bp.post("/requests/<public_id>/comments")
 @login_required
-def comment(public_id: str) -> HtmlPage | Response:
+@refusals_shown_on(_comment_refused)
+def comment(public_id: str) -> Response:
     """Comment on a request (Customer Service may mark it an internal note)."""
     user = auth.signed_in_user()
     req = service.get_request(user, public_id)
-    try:
-        form = load_form(CommentForm())
-        event = service.add_comment(user, req, form["body"], form["internal"])
-    except ServiceError as exc:
-        typed = {"body": request.form.get("body", ""), "internal": request.form.get("internal")}
-        errors = exc.fields or {"body": [exc.message]}
-        return _render_request(user, req, exc.status, comment_form=typed, comment_errors=errors)
+    form = load_form(CommentForm())
+    event = service.add_comment(user, req, form["body"], form["internal"])
     flash("Your internal note is added." if event.internal else "Your comment is added.")
     return redirect(url_for("request_pages.show", public_id=req.public_id, _anchor="timeline"))
 
 
 @bp.post("/requests/<public_id>/response")
 @login_required
-def answer(public_id: str) -> HtmlPage | Response:
+@refusals_shown_on(_answer_refused)
+def answer(public_id: str) -> Response:
     """Answer Customer Service's question; the request goes back to the agent who asked."""
     user = auth.signed_in_user()
     req = service.get_request(user, public_id)
-    try:
-        form = load_form(AnswerForm())
-        service.respond(user, req, form["answer"])
-    except ServiceError as exc:
-        typed = {"answer": request.form.get("answer", "")}
-        errors = exc.fields or {"answer": [exc.message]}
-        return _render_request(user, req, exc.status, answer_form=typed, answer_errors=errors)
+    form = load_form(AnswerForm())
+    service.respond(user, req, form["answer"])
     flash("Your answer is sent; the request is back with Customer Service.")
     return redirect(url_for("request_pages.show", public_id=req.public_id))
 
 
 @bp.route("/requests/<public_id>/cancel", methods=["GET", "POST"])
 @login_required
-def cancel(public_id: str) -> HtmlPage | Response:
+@refusals_shown_on(_cancel_refused)
+def cancel(public_id: str) -> str | Response:
     """Confirm, then cancel a request before it is applied."""
     user = auth.signed_in_user()
     req = service.get_request(user, public_id)
     if request.method == "GET":
         return render_template("requests/cancel.html", req=req, form={}, errors={})
-    try:
-        form = load_form(CancelForm())
-        service.cancel(user, req, form["reason"])
-    except ServiceError as exc:
-        typed = {"reason": request.form.get("reason", "")}
-        errors = exc.fields if exc.fields else {}
-        page = render_template(
-            "requests/cancel.html", req=req, form=typed, errors=errors, message=exc.message
-        )
-        return page, exc.status
+    form = load_form(CancelForm())
+    service.cancel(user, req, form["reason"])
     flash(f"{req.public_id} is cancelled.")
     return redirect(url_for("request_pages.show", public_id=req.public_id))
 
@@ -357,47 +376,42 @@ def slide_in() -> HtmlPage:
 # Consent inbox -------------------------------------------------------------------------------
 
 
-def _consent_inbox(status: int = 200, **context: Any) -> HtmlPage:
+def _consent_inbox(**context: Any) -> str:
     user = auth.signed_in_user()
-    if Role(user.role) != Role.INSTANCE_ADMIN:
-        raise NotFound("The consent inbox is for instance admins.")
     page_number = load_form(PageForm(), request.args)["page"]
     result = service.list_tasks(
         user, service.TaskFilters(type=TaskType.CONSENT), page_number, PER_PAGE
     )
-    page = render_template(
+    return render_template(
         "requests/consents.html",
         user=user,
         result=result,
         **{"failed_task": None, "form": {}, "errors": {}, "message": None, **context},
     )
-    return (page, status) if status != 200 else page
+
+
+def _consent_refused(problem: ServiceError, task_id: int) -> str:
+    """The inbox with the comment as typed on the refused task, and why it did not go through."""
+    typed = {"comment": request.form.get("comment", "")}
+    return _consent_inbox(
+        failed_task=task_id, form=typed, errors=problem.fields, message=problem.message
+    )
 
 
 @bp.get("/consents")
-@login_required
-def consents() -> HtmlPage:
+@auth.roles_required(Role.INSTANCE_ADMIN, message=CONSENT_INBOX_ONLY)
+def consents() -> str:
     """Instance admins: the requests waiting for your consent."""
     return _consent_inbox()
 
 
 @bp.post("/consents/<int:task_id>")
-@login_required
-def decide_consent(task_id: int) -> HtmlPage | Response:
+@auth.roles_required(Role.INSTANCE_ADMIN, message=CONSENT_INBOX_ONLY)
+@refusals_shown_on(_consent_refused)
+def decide_consent(task_id: int) -> Response:
     """Grant or decline consent, with an optional comment the requester sees."""
-    user = auth.signed_in_user()
-    if Role(user.role) != Role.INSTANCE_ADMIN:
-        raise NotFound("The consent inbox is for instance admins.")
-    try:
-        form = load_form(ConsentForm())
-        req = service.complete_task(user, task_id, form["decision"], form["comment"])
-    except NotFound:
-        raise
-    except ServiceError as exc:
-        typed = {"comment": request.form.get("comment", "")}
-        return _consent_inbox(
-            exc.status, failed_task=task_id, form=typed, errors=exc.fields, message=exc.message
-        )
+    form = load_form(ConsentForm())
+    req = service.complete_task(auth.signed_in_user(), task_id, form["decision"], form["comment"])
     if form["decision"] == Decision.GRANT:
         flash(f"You granted consent to {req.public_id}; Customer Service reviews it next.")
     else:

@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from service.extensions import db
 from service.models import Instance, utcnow, workflow_id_for
 from tests.conftest import Factory, LoopThread
-from tests.workflows.test_request_api import claim_and_decide, decide, file, task_of, wait_status
+from tests.lifecycle import claim_and_decide, decide, file, task_of, wait_status
 
 HISTORIES = Path(__file__).with_name("histories")
 

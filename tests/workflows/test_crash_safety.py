@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -47,22 +46,13 @@ from service.models import (
     workflow_id_for,
 )
 from service.temporal import UNREACHABLE, bridge
-from tests.conftest import BIN_DIR, ApiClient, Factory, LoopThread, api_token, free_port
-from tests.workflows.test_request_api import claim_and_decide, file, flags, task_of, wait_status
+from tests.conftest import BIN_DIR, ApiClient, Factory, LoopThread, api_token, eventually, free_port
+from tests.lifecycle import claim_and_decide, file, flags, task_of, wait_status
+from worker.main import STALE_FILING, reconcile
 from workflows.request import APPLY_HEARTBEAT
-from workflows.worker import STALE_FILING, reconcile
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll `check` until it holds; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 class Child:
@@ -109,12 +99,18 @@ class Child:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_output(self, text: str, timeout: float = 30) -> None:
-        def seen() -> bool:
+        def output_while_running() -> str:
             if not self.running:
                 raise AssertionError(f"{self.name} exited early:\n{self.output()}")
-            return text in self.output()
+            return self.output()
 
-        wait_until(seen, f"{text!r} in the {self.name} log ({self.log_path})", timeout)
+        eventually(
+            output_while_running,
+            lambda output: text in output,
+            timeout=timeout,
+            what=f"{text!r} in the {self.name} log ({self.log_path})",
+            show=lambda output: output[-2000:],
+        )
 
 
 class DevServer:
@@ -139,7 +135,7 @@ class DevServer:
         ]  # fmt: skip
         self.process = Child("temporal", argv, dict(os.environ), self.directory / "temporal.log")
         try:
-            wait_until(self._serving, f"the Temporal dev server on {self.address}")
+            eventually(self._serving, timeout=30, what=f"the Temporal dev server on {self.address}")
         except BaseException:
             self.process.stop()
             raise
@@ -225,7 +221,7 @@ def api_on(stack_app: Flask) -> Callable[[str], ApiClient]:
 def start_worker(
     stack_app: Flask, dev_server: DevServer, base_config: dict[str, Any], tmp_path: Path
 ) -> Iterator[Callable[..., Child]]:
-    """`start_worker(**env)`: `python -m workflows.worker` as a child process, as deployed."""
+    """`start_worker(**env)`: `python -m worker` as a child process, as deployed."""
     started: list[Child] = []
     task_queue = stack_app.config["TEMPORAL_TASK_QUEUE"]
 
@@ -240,7 +236,7 @@ def start_worker(
             **extra_env,
         )
         log = tmp_path / f"worker-{len(started) + 1}.log"
-        worker = Child("worker", [sys.executable, "-m", "workflows.worker"], env, log)
+        worker = Child("worker", [sys.executable, "-m", "worker"], env, log)
         started.append(worker)
         worker.wait_for_output("worker polling task queue")
         return worker
@@ -338,7 +334,12 @@ def test_temporal_restarted_mid_request_carries_on(
 
     dev_server.start()
     queue = app.config["TEMPORAL_TASK_QUEUE"]
-    wait_until(lambda: dev_server.pollers(queue) > 0, "the worker to poll the restarted server")
+    eventually(
+        lambda: dev_server.pollers(queue),
+        lambda pollers: pollers > 0,
+        timeout=30,
+        what="the worker to poll the restarted server",
+    )
     assert worker.running
     # "Nothing was changed": the refused claim did not land later either.
     assert task_of(agent, request_id, "review")["state"] == "open"
@@ -440,7 +441,9 @@ def test_reconciler_starts_a_filing_left_without_workflow_once(
     assert loop_thread.run(reconcile(client, app, queue)) == 1
     assert loop_thread.run(reconcile(client, app, queue)) == 1
     workflow_id = workflow_id_for(request_id)
-    wait_until(lambda: bool(loop_thread.run(_runs(client, workflow_id))), "the run to be listed")
+    eventually(
+        lambda: loop_thread.run(_runs(client, workflow_id)), timeout=30, what="the run to be listed"
+    )
     assert loop_thread.run(_runs(client, workflow_id)) == [WorkflowExecutionStatus.RUNNING]
 
     request.getfixturevalue("worker")  # only now does a worker pick the workflow up

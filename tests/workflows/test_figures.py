@@ -10,12 +10,12 @@ from flask import Flask
 
 from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.vocabulary import RequestStatus
-from service import rollups
 from service.extensions import db
+from service.metrics import rollups
 from service.models import Request, RequestFigures, User
 from tests.conftest import Factory
 from tests.history import rollup_rows
-from tests.workflows.test_request_api import (
+from tests.lifecycle import (
     claim_and_decide,
     decide,
     file,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from service.extensions import db
 from service.models import AppliedChange, workflow_id_for
 from tests.conftest import Factory, LoopThread
-from tests.workflows.test_request_api import decide, file, flags, task_of, wait_status
+from tests.lifecycle import decide, file, flags, task_of, wait_status
 from workflows.request import RequestWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -43,10 +42,10 @@ from service.models import (
     workflow_id_for,
 )
 from service.temporal import bridge
-from tests.conftest import Factory, LoopThread
+from tests.conftest import Factory, LoopThread, eventually
+from worker.main import build_worker
 from workflows.request import RequestWorkflow
 from workflows.shared import Actor, Cancel, Projection, Respond, TaskAction
-from workflows.worker import build_worker
 
 TEST_SERVER = Path(sys.executable).with_name("temporal-test-server")
 ROUND_THE_CLOCK = {
@@ -176,17 +175,17 @@ class Desk:
 
     def wait(self, number: int, check: Callable[[Request], bool], timeout: float = 15) -> Request:
         """The projected request, once `check` holds (the worker writes it asynchronously)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            row = self.request(number)
-            if check(row):
-                return row
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out: request is {row.status}, SLA {row.sla_state}, "
-                    f"timeline {[e.action for e in self.timeline(number)]}"
-                )
-            time.sleep(0.02)
+        return eventually(
+            lambda: self.request(number),
+            check,
+            timeout=timeout,
+            interval=0.02,
+            what=f"request {number}",
+            show=lambda row: (
+                f"request is {row.status}, SLA {row.sla_state}, "
+                f"timeline {[e.action for e in self.timeline(number)]}"
+            ),
+        )
 
     def wait_status(self, number: int, status: RequestStatus) -> Request:
         return self.wait(number, lambda r: r.status == status)
@@ -245,10 +244,13 @@ class Desk:
         Notifications go out after the state change is projected, one person at a time, so
         this waits a little for `people` of them.
         """
-        deadline = time.monotonic() + 5
-        while len(sent := self.sent_now(number, event)) < people and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return sent
+        return eventually(
+            lambda: self.sent_now(number, event),
+            lambda sent: len(sent) >= people,
+            timeout=5,
+            interval=0.02,
+            what=f"{people} {event!r} notification(s) of request {number}",
+        )
 
     def sent_now(self, number: int, event: str) -> list[tuple[str, str]]:
         """The notifications of this event sent so far, without waiting."""
@@ -263,14 +265,20 @@ class Desk:
 
     def wait_closed(self, number: int, timeout: float = 10) -> WorkflowExecutionStatus | None:
         """The workflow's final status, once it has closed."""
-        handle = self.env.client.get_workflow_handle(self.workflow_id(number))
-        deadline = time.monotonic() + timeout
-        while (status := self.loop.run(handle.describe()).status) == RUNNING:
-            assert time.monotonic() < deadline, f"request {number} is still running"
-            time.sleep(0.02)
+        return self.closed(self.env.client.get_workflow_handle(self.workflow_id(number)), timeout)
+
+    def closed(self, handle: WorkflowHandle[Any, Any], timeout: float) -> WorkflowExecutionStatus:
+        """The final status of the workflow behind `handle`, once it has closed."""
+        status: WorkflowExecutionStatus = eventually(
+            lambda: self.loop.run(handle.describe()).status,
+            lambda status: status != RUNNING,
+            timeout=timeout,
+            interval=0.02,
+            what=f"{handle.id} to close",
+        )
         return status
 
-    async def wind_down(self) -> None:
+    def wind_down(self) -> None:
         """End the test's workflows the way a user would (cancel) and let them finish.
 
         Not by terminating them: the test server keeps its clock locked for good when a
@@ -279,18 +287,17 @@ class Desk:
         """
         for request_id, requester in self.started:
             handle = self.env.client.get_workflow_handle(workflow_id_for(request_id))
-            if (await handle.describe()).status != RUNNING:
+            if self.loop.run(handle.describe()).status != RUNNING:
                 continue
-            state = await handle.query(RequestWorkflow.state)
+            state = self.loop.run(handle.query(RequestWorkflow.state))
             if RequestStatus(state.status).cancellable:
                 with contextlib.suppress(WorkflowUpdateFailedError):  # it ended meanwhile
-                    await handle.execute_update(
-                        RequestWorkflow.cancel, Cancel(requester, "test over")
+                    self.loop.run(
+                        handle.execute_update(
+                            RequestWorkflow.cancel, Cancel(requester, "test over")
+                        )
                     )
-            deadline = time.monotonic() + 10
-            while (await handle.describe()).status == RUNNING:
-                assert time.monotonic() < deadline, f"{request_id} did not finish"
-                await asyncio.sleep(0.02)
+            self.closed(handle, timeout=10)
 
     # Human steps, as the service layer sends them: Updates to the request's workflow.
 
@@ -337,7 +344,7 @@ def desk(app: Flask, skipping_env: WorkflowEnvironment, loop_thread: LoopThread)
     desk = Desk(app, skipping_env, loop_thread, task_queue)
     yield desk
 
-    loop_thread.run(desk.wind_down())
+    desk.wind_down()
     loop_thread.run(worker.shutdown())
     done.result(30)
 
@@ -365,6 +372,7 @@ def file_through_service(app: Flask, kind: RequestKind, console: str, instance: 
 # Consent: reminder halfway, expiry after 7 days.
 
 
+@pytest.mark.usefixtures("temporal_env")  # a second filing goes through the web's Temporal
 def test_unanswered_consent_reminds_the_instance_admins_then_expires(
     desk: Desk, directory: Factory
 ) -> None:

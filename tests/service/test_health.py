@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import free_port
@@ -15,6 +16,7 @@ def test_healthz_answers_without_dependencies(client: FlaskClient) -> None:
     assert response.json == {"status": "ok"}
 
 
+@pytest.mark.usefixtures("temporal_env")
 def test_readyz_is_ready_when_database_and_temporal_answer(client: FlaskClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.json

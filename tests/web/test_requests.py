@@ -8,27 +8,24 @@ a full-page screenshot under `tests/artifacts/screenshots/`.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
-from tests import test_browser as browser_setup
-from tests.conftest import Factory, free_port
-from tests.test_browser import DESKTOP, PHONE, Shoot, sign_in
+from tests.conftest import Factory, csrf_token, eventually, free_port
+from tests.conftest import sign_in as sign_in_with_form
+from tests.lifecycle import wait_status
+from tests.web.conftest import DESKTOP, PHONE, Shoot, sign_in
 
 # The same live server, browser, page and screenshot fixtures as the other browser tests.
-live_server = browser_setup.live_server
-browser = browser_setup.browser
-open_page = browser_setup.open_page
-page = browser_setup.page
-shoot = browser_setup.shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("worker")]
 
@@ -42,11 +39,20 @@ def status_chip(page: Page) -> Any:
 
 def reload_until_status(page: Page, status: str, timeout: float = 15) -> None:
     """Reload the request page until the workflow has moved it to `status`."""
-    deadline = time.monotonic() + timeout
-    while not status_chip(page).inner_text().strip().endswith(status):
-        assert time.monotonic() < deadline, f"still {status_chip(page).inner_text()!r}"
-        time.sleep(0.2)
-        page.reload()
+    looks = itertools.count()
+
+    def chip() -> str:
+        if next(looks):  # the page as it is first, then reloaded before each new look
+            page.reload()
+        return status_chip(page).inner_text().strip()
+
+    eventually(
+        chip,
+        lambda text: text.endswith(status),
+        timeout=timeout,
+        interval=0.2,
+        what=f"the status chip to say {status!r}",
+    )
     expect(status_chip(page)).to_contain_text(status)
 
 
@@ -54,16 +60,6 @@ def request_id_of(page: Page) -> str:
     match = REQUEST_ID.search(page.get_by_role("heading", level=1).inner_text())
     assert match, page.url
     return match.group(0)
-
-
-def wait_api_status(api: Any, request_id: str, status: str, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = api.get(f"/api/v1/requests/{request_id}").json
-        if body["status"] == status:
-            return body
-        assert time.monotonic() < deadline, body["status"]
-        time.sleep(0.1)
 
 
 def claim_and_decide(api: Any, request_id: str, decision: str, comment: str | None = None) -> Any:
@@ -131,7 +127,7 @@ def test_enable_access_from_filing_to_slide_in(
     expect(admin.get_by_text("Nothing waits for your consent.")).to_be_visible()
     shoot(admin, "consent-inbox-granted")
 
-    wait_api_status(api_as("agent"), request_id, "awaiting_agent")
+    wait_status(api_as("agent"), request_id, "awaiting_agent", timeout=15)
     agent = open_page()
     sign_in(agent, shoot, "agent")
     nav(agent, "Queue")
@@ -193,7 +189,7 @@ def test_request_info_answered_on_the_request_page(
     expect(partner.get_by_role("region", name="Summary")).to_contain_text("from May")
 
     agent_api = api_as("agent")
-    wait_api_status(agent_api, request_id, "awaiting_agent")
+    wait_status(agent_api, request_id, "awaiting_agent", timeout=15)
     asked = claim_and_decide(agent_api, request_id, "request_info", "Which office needs access?")
     assert asked["status"] == "awaiting_requester"
 
@@ -424,7 +420,7 @@ def test_consent_decided_in_another_tab_is_explained(
     )
     request_id = filed.json["id"]
     admin_api = api_as("iadmin")
-    wait_api_status(admin_api, request_id, "awaiting_consent")
+    wait_status(admin_api, request_id, "awaiting_consent", timeout=15)
     page = open_page()
     sign_in(page, shoot, "iadmin")
     nav(page, "Consent inbox")
@@ -443,6 +439,29 @@ def test_consent_decided_in_another_tab_is_explained(
     shoot(page, "already-decided")
     page.goto(f"/requests/{request_id}")
     expect(page.locator(".outcome")).to_have_text("Outcome: The instance admin declined: No.")
+
+
+def test_a_refused_comment_is_said_beside_the_comment_form(
+    client: FlaskClient, demo_directory: Factory, api_as: Any
+) -> None:
+    filed = api_as("pacct").post(
+        "/api/v1/requests",
+        json={"kind": "establish_link", "console_id": "ACCT-01", "instance_id": "BETA"}
+        | {"reason": "ours"},
+    )
+    url = f"/requests/{filed.json['id']}"
+    sign_in_with_form(client, "pacct")
+    token = csrf_token(client, url)
+    blank = client.post(f"{url}/comments", data={"csrf_token": token, "body": "  "})
+    assert blank.status_code == 422
+    assert "Write something, not only spaces." in blank.get_data(as_text=True)
+    internal = client.post(
+        f"{url}/comments", data={"csrf_token": token, "body": "psst", "internal": "true"}
+    )
+    page = internal.get_data(as_text=True)
+    assert internal.status_code == 403
+    assert "Internal notes are for Customer Service only." in page
+    assert ">psst</textarea>" in page
 
 
 @pytest.fixture

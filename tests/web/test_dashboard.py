@@ -24,17 +24,17 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from domain.vocabulary import RequestKind, RequestStatus
-from service import metrics
 from service import requests as service_requests
 from service.extensions import db
+from service.metrics.figures import CSV_COLUMNS
+from service.metrics.selection import GROUPINGS
 from service.models import User
 from service.requests import REQUEST_CSV_COLUMNS
 from service.web import charts
 from service.web.dashboard import business_duration, duration, percent
-from tests import test_browser as browser_setup
 from tests.conftest import PASSWORD, Factory, sign_in
 from tests.history import HOUR, MARCH, Past, store
-from tests.test_browser import PHONE, Shoot
+from tests.web.conftest import PHONE, Shoot
 
 MARCH_RANGE = {"from": "2026-03-01", "to": "2026-03-31"}
 
@@ -263,7 +263,7 @@ def test_manager_sees_tiles_charts_and_tables(
 def test_every_counted_figure_leads_to_exactly_its_requests(
     manager: FlaskClient, history: dict[str, str]
 ) -> None:
-    for group_by in metrics.GROUPINGS:
+    for group_by in GROUPINGS:
         html = dashboard(manager, group_by=group_by)
         counted = [
             (href, int(text))
@@ -426,7 +426,7 @@ def test_figures_csv_has_one_line_per_group(manager: FlaskClient, history: dict[
         'attachment; filename="linkdesk-figures-by-kind-2026-03-01-to-2026-03-31.csv"'
     )
     header, *rows = read_csv(response)
-    assert header == list(metrics.CSV_COLUMNS)
+    assert header == list(CSV_COLUMNS)
     lines = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
     assert set(lines) == {"enable_access", "establish_link", "dissociate_link"}
     enable = lines["enable_access"]
@@ -620,11 +620,6 @@ def test_api_documents_the_new_filters(client: FlaskClient) -> None:
 
 
 # In a real browser -------------------------------------------------------------------------
-
-live_server = browser_setup.live_server
-browser = browser_setup.browser
-open_page = browser_setup.open_page
-shoot = browser_setup.shoot
 
 
 def sign_in_to(page: Page, username: str, path: str) -> None:

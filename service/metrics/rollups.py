@@ -28,14 +28,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, date, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
     Connection,
     Date,
     Integer,
     Select,
+    SQLColumnExpression,
     cast,
     delete,
     func,
@@ -46,16 +48,18 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.durations import MEASURE_COLUMNS, bucket_column
+from domain.vocabulary import ConsoleType, RequestKind
 from service.extensions import db
 from service.models import AgentRollup, FigureRollup, RequestFigures
 
-Figures = RequestFigures
 COUNTS = ("filed", "resolved", "sla_met")  # the figures that are counts, not durations
 NO_AGENT = 0  # the agent of requests nobody took up yet
 # A request's place in the rollups: (figure, week, kind, console type, agent, bucket)
-Tally = tuple[str, date, Any, Any, int, int]
+Tally = tuple[str, date, RequestKind, ConsoleType, int, int]
+RollupTable = type[FigureRollup] | type[AgentRollup]
 
 
 def week_start(day: date) -> date:
@@ -63,7 +67,7 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def week_of(column: Any, dialect: str) -> Any:
+def week_of(column: InstrumentedAttribute[datetime], dialect: str) -> ColumnElement[date | str]:
     """The Monday (UTC) starting the week of a timestamp column, in SQL (a date on PostgreSQL,
     ISO text on SQLite, as SQLite stores dates)."""
     # Constants are inlined, not bound: PostgreSQL matches a GROUP BY expression to the
@@ -98,8 +102,8 @@ def change(before: Mapping[Tally, int], after: Mapping[Tally, int]) -> None:
     request) to the next, in the current transaction."""
     delta = Counter(after)
     delta.subtract(before)
-    by_kind: Counter[tuple[Any, ...]] = Counter()
-    by_agent: Counter[tuple[Any, ...]] = Counter()
+    by_kind: Counter[tuple[object, ...]] = Counter()
+    by_agent: Counter[tuple[object, ...]] = Counter()
     for (figure, week, kind, console_type, agent, bucket), n in delta.items():
         by_kind[(figure, week, kind, console_type, bucket)] += n
         by_agent[(figure, week, agent, bucket)] += n
@@ -107,7 +111,7 @@ def change(before: Mapping[Tally, int], after: Mapping[Tally, int]) -> None:
     _add(AgentRollup, ["figure", "week", "agent_id", "bucket"], by_agent)
 
 
-def _add(table: type[Any], key: list[str], delta: Counter[tuple[Any, ...]]) -> None:
+def _add(table: RollupTable, key: list[str], delta: Counter[tuple[object, ...]]) -> None:
     # In key order, so two transactions touching the same rows lock them in the same order
     # (PostgreSQL) and cannot deadlock.
     changed = sorted((k, n) for k, n in delta.items() if n)
@@ -115,37 +119,49 @@ def _add(table: type[Any], key: list[str], delta: Counter[tuple[Any, ...]]) -> N
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
-    upsert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    upsert = upsert.on_conflict_do_update(
+    upsert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    statement = upsert.on_conflict_do_update(
         index_elements=key, set_={"count": table.count + upsert.excluded["count"]}
     )
-    db.session.execute(upsert, rows)
+    db.session.execute(statement, rows)
 
 
-def counted(table: type[Any], dialect: str) -> Select[Any]:
+def counted(table: RollupTable, dialect: str) -> CompoundSelect:
     """Every row of a rollup table as `request_figures` gives it now, in the table's column
     order (the key, then the count)."""
-    week = week_of(Figures.created_at, dialect)
+    week = week_of(RequestFigures.created_at, dialect)
     if table is AgentRollup:
         # Inlined, not bound: PostgreSQL matches the GROUP BY expression to this one textually.
-        agent = func.coalesce(Figures.agent_id, literal_column(str(NO_AGENT)))
-        split: list[Any] = [agent.label("agent_id")]
+        agent = func.coalesce(RequestFigures.agent_id, literal_column(str(NO_AGENT)))
+        split: list[SQLColumnExpression[object]] = [agent.label("agent_id")]
     else:
-        split = [Figures.kind, Figures.console_type]
+        split = [RequestFigures.kind, RequestFigures.console_type]
     parts = [
         _count("filed", week, split, literal(0, Integer), []),
-        _count("resolved", week, split, literal(0, Integer), [Figures.resolved_at.is_not(None)]),
         _count(
-            "sla_met", week, split, cast(Figures.sla_met, Integer), [Figures.sla_met.is_not(None)]
+            "resolved", week, split, literal(0, Integer), [RequestFigures.resolved_at.is_not(None)]
+        ),
+        _count(
+            "sla_met",
+            week,
+            split,
+            cast(RequestFigures.sla_met, Integer),
+            [RequestFigures.sla_met.is_not(None)],
         ),
     ]
     for column in MEASURE_COLUMNS:
-        bucket: Any = getattr(Figures, bucket_column(column))
+        bucket: InstrumentedAttribute[int | None] = getattr(RequestFigures, bucket_column(column))
         parts.append(_count(column, week, split, bucket, [bucket.is_not(None)]))
-    return union_all(*parts)  # type: ignore[return-value]
+    return union_all(*parts)
 
 
-def _count(figure: str, week: Any, split: list[Any], bucket: Any, where: list[Any]) -> Select[Any]:
+def _count(
+    figure: str,
+    week: ColumnElement[date | str],
+    split: list[SQLColumnExpression[object]],
+    bucket: SQLColumnExpression[int | None],
+    where: list[ColumnElement[bool]],
+) -> Select[str, date | str, *tuple[object, ...]]:
     return (
         select(
             literal(figure).label("figure"),

@@ -21,9 +21,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from service import WriterGate
 from service.extensions import db
 from service.models import LoginAttempt, utcnow
+from service.sqlite_writers import WriterGate
 from tests.conftest import Factory, api_token, sign_in
 
 
@@ -158,7 +158,7 @@ def test_a_connection_dropped_mid_write_gives_its_turn_back(busy_app: Any) -> No
 _BACKGROUND_WRITER = """
 import json, os, sys, threading, time
 from service import create_app
-from service import WriterGate
+from service.sqlite_writers import WriterGate
 from service.extensions import db
 from service.models import LoginAttempt, utcnow
 

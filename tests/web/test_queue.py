@@ -8,7 +8,6 @@ and every page visited is saved as a full-page screenshot under `tests/artifacts
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -17,16 +16,11 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Locator, Page, expect
 
-from tests import test_browser as browser_setup
-from tests.conftest import PASSWORD, Factory, csrf_token, sign_in
-from tests.test_browser import PHONE, Shoot
-from tests.workflows.test_request_api import file, wait_status
+from tests.conftest import PASSWORD, Factory, csrf_token, eventually, sign_in
+from tests.lifecycle import file, wait_status
+from tests.web.conftest import PHONE, Shoot
 
 # The same live server, browser and screenshot fixtures as the other browser tests.
-live_server = browser_setup.live_server
-browser = browser_setup.browser
-open_page = browser_setup.open_page
-shoot = browser_setup.shoot
 
 OpenPage = Callable[..., Page]
 # The queue fetches itself every 10 s; give a refresh and a workflow step time to land.
@@ -302,9 +296,11 @@ def test_notifications_are_listed_and_marked_read_and_outbox_lists_emails(
     partner, agent = api_as("pacct"), api_as("agent")
     first = filed(partner, "establish_link", "ACCT-01", "BETA")
     second = filed(partner, "establish_link", "ACCT-01", "GAMMA")
-    deadline = time.monotonic() + 10
-    while agent.get("/api/v1/notifications").json["unread"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(
+        lambda: agent.get("/api/v1/notifications").json["unread"],
+        lambda unread: unread >= 2,
+        what="the agent's two notifications",
+    )
 
     page = open_page()
     sign_in_to(page, "agent", "/notifications")
@@ -474,3 +470,45 @@ def test_console_type_filters_the_queue_in_the_api(demo_directory: Factory, api_
     assert ids("partner") == [theirs]
     assert ids("management") == []
     assert agent.get("/api/v1/tasks", query_string={"console_type": "x"}).status_code == 422
+
+
+@pytest.mark.usefixtures("worker")
+def test_refused_task_actions_are_said_on_the_task_page(
+    client: FlaskClient, demo_directory: Factory, api_as: Any
+) -> None:
+    request_id = filed(api_as("pacct"), "establish_link", "ACCT-01", "BETA")
+    boss = api_as("boss")
+    (task,) = [t for t in boss.get("/api/v1/tasks").json["items"] if t["request_id"] == request_id]
+    assert boss.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    sign_in(client, "agent")
+    url = f"/queue/tasks/{task['id']}"
+    token = csrf_token(client, url)
+
+    def post(action: str, **form: str) -> tuple[int, str]:
+        response = client.post(f"{url}/{action}", data={"csrf_token": token, **form})
+        return response.status_code, response.get_data(as_text=True)
+
+    for action in ("claim", "release"):
+        status, page = post(action)
+        assert status == 409, action
+        assert "That did not go through: the task has moved on." in page
+        assert "The task is claimed by boss" in page
+        assert request_id in page
+    status, page = post("reassign", assignee="agent")
+    assert status == 403
+    assert "You cannot do that on this task." in page
+    assert "Only a manager can reassign tasks." in page
+    status, page = post("reassign", assignee="nobody")
+    assert status == 422
+    assert "That did not go through." in page
+    assert "No user &#39;nobody&#39;." in page
+    assert boss.post(f"/api/v1/tasks/{task['id']}/release").status_code == 200
+    assert post("claim")[0] == 302
+    status, page = post("complete", decision="reject", reason="  ")
+    assert status == 422
+    assert "Give the reason for rejecting; the requester sees it." in page
+    assert "That did not go through" not in page
+    status, page = post("notes", body="  ", internal="true")
+    assert status == 422
+    assert "Write something, not only spaces." in page
+    assert "That did not go through" not in page

@@ -15,12 +15,20 @@ from sqlalchemy import Float, func, literal, select
 from sqlalchemy.dialects import postgresql
 
 from domain.vocabulary import ConsoleType, RequestKind
-from service import metrics, rollups
 from service.extensions import db
+from service.metrics import rollups
+from service.metrics.figures import MEASURES as FIGURE_COLUMNS
+from service.metrics.figures import (
+    RESOLUTION_BUCKETS,
+    GroupFigures,
+    figure_table,
+    resolution_histogram,
+)
+from service.metrics.report import tiles
+from service.metrics.selection import Selection
 from service.models import RequestFigures
 from tests.conftest import Factory
-from tests.history import HOUR, Past, rollup_rows, store
-from tests.test_metrics import percentile_cont
+from tests.history import HOUR, Past, percentile_cont, rollup_rows, store
 
 START = datetime(2026, 2, 25, 0, 0, tzinfo=UTC)  # a Wednesday; six weeks of history follow
 CONSOLES = {"ACCT-01": ConsoleType.ACCOUNTANT, "VAR-01": ConsoleType.PARTNER}
@@ -63,7 +71,7 @@ def history() -> list[Past]:
 
 
 def reference(
-    rows: list[Past], selection: metrics.Selection, group_by: str | None, agents: dict[str, int]
+    rows: list[Past], selection: Selection, group_by: str | None, agents: dict[str, int]
 ) -> dict[str | None, dict[str, Any]]:
     """Every group's figures from the rows themselves: the expected answers."""
     groups: dict[str | None, list[Past]] = defaultdict(list)
@@ -107,7 +115,7 @@ def reference(
     return expected
 
 
-def answers(total: metrics.GroupFigures, groups: list[metrics.GroupFigures], grouped: bool) -> Any:
+def answers(total: GroupFigures, groups: list[GroupFigures], grouped: bool) -> Any:
     found = {}
     for key, row in [("(total)" if grouped else None, total), *((g.key, g) for g in groups)]:
         figures: dict[str, Any] = {
@@ -142,10 +150,10 @@ def test_every_split_of_a_range_gives_the_reference_figures(
     checked = 0
     with app.app_context():
         for where in filters:
-            selection = metrics.Selection(start, end, **where)
+            selection = Selection(start, end, **where)
             for group_by in GROUPINGS:
                 expected = reference(rows, selection, group_by, agents)
-                total, groups = metrics.figure_table(selection, group_by)
+                total, groups = figure_table(selection, group_by)
                 if not expected:  # nothing selected: a total of zero, no groups
                     assert (total.count, groups) == (0, [])
                     continue
@@ -179,14 +187,14 @@ def test_the_resolution_histogram_and_tiles_agree_with_the_rows(
     ]
     expected = [
         sum(low <= v and (high is None or v < high) for v in inside)
-        for _label, low, high in metrics.RESOLUTION_BUCKETS
+        for _label, low, high in RESOLUTION_BUCKETS
     ]
     with app.app_context():
-        selection = metrics.Selection(start, end)
-        histogram = [b.count for b in metrics.resolution_histogram(selection)]
-        tiles = metrics.tiles(selection, datetime(2026, 4, 10, tzinfo=UTC))
+        selection = Selection(start, end)
+        histogram = [b.count for b in resolution_histogram(selection)]
+        headline = tiles(selection, datetime(2026, 4, 10, tzinfo=UTC))
     assert histogram == expected
-    assert tiles.resolution_p50 == pytest.approx(percentile_cont(inside, 0.5), abs=1e-6)
+    assert headline.resolution_p50 == pytest.approx(percentile_cont(inside, 0.5), abs=1e-6)
 
 
 def test_postgresql_percentile_cont_gives_the_same_figures(
@@ -197,17 +205,17 @@ def test_postgresql_percentile_cont_gives_the_same_figures(
         pytest.skip("percentile_cont is PostgreSQL's")
     demo_directory.user("agent2", "agent")
     store(app, *history())
-    selection = metrics.Selection(*RANGES["part weeks at both ends"])
-    columns = [column for pair in metrics.MEASURES.values() for column in pair]
+    selection = Selection(*RANGES["part weeks at both ends"])
+    columns = [column for pair in FIGURE_COLUMNS.values() for column in pair]
     wanted = postgresql.array([literal(0.5, Float), literal(0.9, Float)])
     with app.app_context():
-        total, groups = metrics.figure_table(selection, "kind")
+        total, groups = figure_table(selection, "kind")
         for figures, where in [(total, [])] + [(g, [RequestFigures.kind == g.key]) for g in groups]:
             statement = select(
                 *(func.percentile_cont(wanted).within_group(column) for column in columns)
             ).where(*selection.filed(), *where)
             spreads = db.session.execute(statement).one()
-            for i, name in enumerate(metrics.MEASURES):
+            for i, name in enumerate(FIGURE_COLUMNS):
                 for j, clock in enumerate(("calendar", "business")):
                     spread = spreads[2 * i + j]
                     got = getattr(getattr(figures, name), clock)

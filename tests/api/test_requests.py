@@ -8,37 +8,12 @@ import pytest
 from flask import Flask
 from temporalio.worker import Worker
 
-from service.directory import relationship_between
 from service.extensions import db
-from service.models import Console, Instance, utcnow
-from tests.conftest import Factory
+from service.models import Instance, utcnow
+from tests.conftest import Factory, eventually
+from tests.lifecycle import claim_and_decide, decide, file, flags, task_of, wait_status
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def file(api: Any, kind: str, console: str, instance: str, **extra: Any) -> Any:
-    body = {"kind": kind, "console_id": console, "instance_id": instance, "reason": "please"}
-    return api.post("/api/v1/requests", json={**body, **extra})
-
-
-def flags(app: Flask, console: str, instance: str) -> tuple[bool, bool, bool]:
-    with app.app_context():
-        rel = relationship_between(
-            db.session.execute(db.select(Console).filter_by(code=console)).scalar_one(),
-            db.session.execute(db.select(Instance).filter_by(code=instance)).scalar_one(),
-        )
-        return rel.access_enabled, rel.linked, rel.can_slide_in
-
-
-def wait_status(api: Any, request_id: str, status: str, timeout: float = 10) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        body = api.get(f"/api/v1/requests/{request_id}").json
-        if body["status"] == status or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
 
 
 def test_establish_link_approved_by_an_agent_completes(
@@ -70,27 +45,6 @@ def test_establish_link_approved_by_an_agent_completes(
     actions = [e["action"] for e in done["timeline"]]
     assert actions[0] == "filed"
     assert "claimed" in actions and "approve" in actions
-
-
-def task_of(api: Any, request_id: str, type_: str) -> dict[str, Any]:
-    """The open task of a type on a request, from the caller's queue."""
-    items = api.get("/api/v1/tasks", query_string={"per_page": 200}).json["items"]
-    matching = [t for t in items if t["request_id"] == request_id and t["type"] == type_]
-    assert len(matching) == 1, items
-    return matching[0]
-
-
-def decide(api: Any, task: dict[str, Any], decision: str, comment: str | None = None) -> Any:
-    body: dict[str, Any] = {"decision": decision}
-    if comment is not None:
-        body["comment"] = comment
-    return api.post(f"/api/v1/tasks/{task['id']}/complete", json=body)
-
-
-def claim_and_decide(api: Any, request_id: str, type_: str, decision: str, **kw: Any) -> Any:
-    task = task_of(api, request_id, type_)
-    assert api.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
-    return decide(api, task, decision, **kw)
 
 
 def test_enable_access_needs_consent_then_agent_approval(
@@ -372,11 +326,11 @@ def test_people_are_notified_and_can_mark_read(
     demo_directory.relationship("ACCT-01", "ACME-US", access_enabled=False, linked=True)
     request_id = file(partner, "enable_access", "ACCT-01", "ACME-US").json["id"]
     wait_status(partner, request_id, "awaiting_consent")
-    import time
-
-    deadline = time.monotonic() + 10
-    while admin.get("/api/v1/notifications").json["unread"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(
+        lambda: admin.get("/api/v1/notifications").json["unread"],
+        lambda unread: unread >= 1,
+        what="iadmin's first notification",
+    )
     inbox = admin.get("/api/v1/notifications").json
     assert inbox["unread"] >= 1
     consent_notes = [n for n in inbox["items"] if n["event"] == "consent_requested"]

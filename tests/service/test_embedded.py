@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import eventually, free_port
 
 pytestmark = pytest.mark.slow
 LINKDESK = str(Path(sys.executable).with_name("linkdesk"))
@@ -80,14 +79,24 @@ class Stack:
             process = subprocess.Popen(
                 [LINKDESK, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def output_while_running() -> str:
             assert process.poll() is None, self.log.read_text()
-            if "LinkDesk is running" in self.output():
-                return process
-            time.sleep(0.3)
-        process.kill()
-        pytest.fail(f"linkdesk up did not start:\n{self.log.read_text()}")
+            return self.output()
+
+        try:
+            eventually(
+                output_while_running,
+                lambda output: "LinkDesk is running" in output,
+                timeout=120,
+                interval=0.3,
+                what="linkdesk up to start",
+                show=lambda output: f"\n{output}",
+            )
+        except BaseException:
+            process.kill()
+            raise
+        return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> set[int]:
         children = descendants(process.pid)
@@ -127,10 +136,13 @@ def test_up_serves_the_product_and_ctrl_c_stops_every_child(stack: Stack) -> Non
     children = stack.stop(process)
     names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in children if alive(pid)}
     assert len(children) >= 4, names  # temporal, worker, gunicorn master and its worker
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert [pid for pid in children if alive(pid)] == []
+    eventually(
+        lambda: [pid for pid in children if alive(pid)],
+        lambda still_alive: still_alive == [],
+        timeout=10,
+        interval=0.2,
+        what="every child of linkdesk up to exit",
+    )
 
     restarted = stack.start()
     try:

@@ -1,4 +1,4 @@
-"""The Temporal worker: `python -m workflows.worker`. Its own process, never inside the web app.
+"""The Temporal worker: `python -m worker`. Its own process, never inside the web app.
 
 Connects with the same settings as the web app (service.config and workflows.client), waits
 for Temporal if it is not up yet, and stops cleanly on SIGINT or SIGTERM.
@@ -28,8 +28,10 @@ from activities.directory import DirectoryActivities
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from domain.vocabulary import RequestStatus
+from service import create_app
 from service.extensions import db
-from service.models import utcnow
+from service.models import Request, utcnow
+from service.requests import start_request_workflow, workflow_input
 from workflows.client import TemporalSettings, connect
 from workflows.request import RequestWorkflow
 from workflows.shared import RequestInput
@@ -104,9 +106,6 @@ def build_worker(client: Client, app: Flask, task_queue: str) -> Worker:
 
 def stale_filings(app: Flask) -> list[RequestInput]:
     """Requests stored but never picked up by a workflow (the filer died before starting it)."""
-    from service.models import Request
-    from service.requests import workflow_input
-
     with app.app_context():
         cutoff = utcnow() - STALE_FILING
         rows = db.session.execute(
@@ -121,8 +120,6 @@ def stale_filings(app: Flask) -> list[RequestInput]:
 
 async def reconcile(client: Client, app: Flask, task_queue: str) -> int:
     """Start the workflows of half-done filings; starting one twice is a no-op."""
-    from service.requests import start_request_workflow
-
     pending = await asyncio.to_thread(stale_filings, app)
     for data in pending:
         log.info("starting the workflow of %s, filed without one", data.request_id)
@@ -173,13 +170,8 @@ async def run(app: Flask) -> None:
 
 
 def main() -> None:
-    """Entry point of `python -m workflows.worker`."""
-    from service import create_app
-
+    """Entry point of `python -m worker`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    compile_sandboxed_modules([RequestWorkflow])
     # Its SQLite writes give way to the web's, which a person waits on.
     asyncio.run(run(create_app({"SQLITE_BACKGROUND_WRITER": True})))
-
-
-if __name__ == "__main__":
-    main()

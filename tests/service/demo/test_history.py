@@ -17,10 +17,11 @@ from domain.kinds import KINDS
 from domain.lifecycle import CUSTOMER_WAITS
 from domain.sla import SlaTarget
 from domain.vocabulary import RequestKind, RequestStatus, Role, TaskState, TaskType
-from service import metrics
 from service.cli import main
 from service.demo.clock import BusinessClock
 from service.extensions import db
+from service.metrics.figures import daily, figures
+from service.metrics.selection import Selection
 from service.models import (
     Request,
     RequestFigures,
@@ -213,9 +214,9 @@ def test_figures_over_the_range_count_what_was_generated(
     for table in ("figure_rollups", "agent_rollups"):
         assert sum(n for key, n in stored.items() if key[:2] == (table, "filed")) == 400
     assert stored == recounted
-    selection = metrics.Selection(UNTIL - timedelta(days=30), UNTIL - timedelta(days=1))
+    selection = Selection(UNTIL - timedelta(days=30), UNTIL - timedelta(days=1))
     with app.app_context():
-        [whole] = metrics.figures(selection)
+        [whole] = figures(selection)
         assert whole.count == whole.resolved == 400
         counted = db.session.execute(
             select(func.count()).where(RequestFigures.sla_met.is_not(None))
@@ -226,17 +227,17 @@ def test_figures_over_the_range_count_what_was_generated(
         assert resolution.calendar.p50 is not None and resolution.business.p50 is not None
         assert 0 < resolution.business.p50 <= resolution.calendar.p50
         assert resolution.calendar.p90 is not None and resolution.calendar.p90 < 14 * 86400
-        assert sum(group.count for group in metrics.figures(selection, "kind")) == 400
-        assert {group.key for group in metrics.figures(selection, "kind")} == {
+        assert sum(group.count for group in figures(selection, "kind")) == 400
+        assert {group.key for group in figures(selection, "kind")} == {
             kind.value for kind in RequestKind
         }
-        by_day = metrics.daily(selection)
+        by_day = daily(selection)
         assert sum(day.created for day in by_day) == 400
         # Filings come mostly on weekdays.
         weekday = sum(d.created for d in by_day if date.fromisoformat(d.day).weekday() < 5)
         assert weekday > 0.85 * 400
-        earlier = metrics.Selection(UNTIL - timedelta(days=90), UNTIL - timedelta(days=31))
-        assert metrics.figures(earlier)[0].count == 0
+        earlier = Selection(UNTIL - timedelta(days=90), UNTIL - timedelta(days=31))
+        assert figures(earlier)[0].count == 0
 
 
 def _snapshot(app: Flask, first: int, last: int) -> list[Any]:

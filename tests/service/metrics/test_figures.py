@@ -2,7 +2,7 @@
 
 The suite runs on both databases (LINKDESK_TEST_DATABASE_URL), so every exact figure here is
 checked on each: the same answers from the one bucketed method on both databases, equal to
-`percentile_cont` (tests/test_figure_rollups.py compares with PostgreSQL's own).
+`percentile_cont` (tests/service/metrics/test_rollups.py compares with PostgreSQL's own).
 """
 
 from __future__ import annotations
@@ -18,16 +18,26 @@ from sqlalchemy import select
 
 from domain.calendar import BusinessCalendar, Pause, business_figures
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, TaskState, TaskType
-from service import metrics
 from service.errors import Invalid
 from service.extensions import db
+from service.metrics.backlog import backlog
+from service.metrics.figures import (
+    RESOLUTION_BUCKETS,
+    agents,
+    daily,
+    figure_table,
+    figures,
+    resolution_histogram,
+)
+from service.metrics.report import tiles
+from service.metrics.selection import Selection
 from service.models import Request, Task, User
 from tests.conftest import Factory
-from tests.history import HOUR, MARCH, Past, store
+from tests.history import HOUR, MARCH, Past, percentile_cont, store
 
 
-def march(**filters: Any) -> metrics.Selection:
-    return metrics.Selection(date(2026, 3, 1), date(2026, 3, 31), **filters)
+def march(**filters: Any) -> Selection:
+    return Selection(date(2026, 3, 1), date(2026, 3, 31), **filters)
 
 
 def hours(value: float | None) -> float | None:
@@ -40,14 +50,14 @@ def test_medians_and_p90_interpolate_like_percentile_cont(
     # Odd count: 1, 2, 3, 4, 10 h -> median 3; p90 at rank 3.6 -> 4 + 0.6 * 6 = 7.6
     store(app, *(Past(resolution=h) for h in (4, 1, 10, 3, 2)))
     with app.app_context():
-        [total] = metrics.figures(march())
+        [total] = figures(march())
         assert (total.count, total.resolved) == (5, 5)
         assert hours(total.resolution.calendar.p50) == 3
         assert hours(total.resolution.calendar.p90) == 7.6
     # Even count: add 5 h -> 1, 2, 3, 4, 5, 10: median 3.5; p90 at rank 4.5 -> 7.5
     store(app, Past(resolution=5))
     with app.app_context():
-        [total] = metrics.figures(march())
+        [total] = figures(march())
         assert hours(total.resolution.calendar.p50) == 3.5
         assert hours(total.resolution.calendar.p90) == 7.5
 
@@ -55,7 +65,7 @@ def test_medians_and_p90_interpolate_like_percentile_cont(
 def test_one_value_and_open_requests(app: Flask, demo_directory: Factory) -> None:
     store(app, Past(resolution=2, first_response=0.5), Past(first_response=1.5), Past())
     with app.app_context():
-        [total] = metrics.figures(march())
+        [total] = figures(march())
         assert (total.count, total.resolved) == (3, 1)
         assert hours(total.resolution.calendar.p50) == 2
         assert hours(total.resolution.calendar.p90) == 2
@@ -73,17 +83,17 @@ def test_groups_by_kind_console_type_agent_and_week(app: Flask, demo_directory: 
         Past(created=MARCH + timedelta(days=7), resolution=6, agent=None),
     )
     with app.app_context():
-        by_kind = {g.key: g for g in metrics.figures(march(), "kind")}
+        by_kind = {g.key: g for g in figures(march(), "kind")}
         assert set(by_kind) == {"enable_access", "dissociate_link"}
         assert by_kind["enable_access"].count == 3
         assert hours(by_kind["enable_access"].resolution.calendar.p50) == 3
         assert hours(by_kind["dissociate_link"].resolution.calendar.p50) == 8
         assert by_kind["dissociate_link"].label == RequestKind.DISSOCIATE_LINK.label
 
-        by_type = {g.key: g.count for g in metrics.figures(march(), "console_type")}
+        by_type = {g.key: g.count for g in figures(march(), "console_type")}
         assert by_type == {"accountant": 3, "management": 1}
 
-        by_agent = {g.label: g for g in metrics.figures(march(), "agent")}
+        by_agent = {g.label: g for g in figures(march(), "agent")}
         assert {k: v.count for k, v in by_agent.items()} == {
             "agent": 2,
             "agent2": 1,
@@ -91,7 +101,7 @@ def test_groups_by_kind_console_type_agent_and_week(app: Flask, demo_directory: 
         }
         assert hours(by_agent["agent"].resolution.calendar.p50) == 2
 
-        by_week = {g.key: g.count for g in metrics.figures(march(), "week")}
+        by_week = {g.key: g.count for g in figures(march(), "week")}
         assert by_week == {"2026-03-02": 3, "2026-03-09": 1}  # weeks start on Monday
 
 
@@ -103,11 +113,11 @@ def test_filters_narrow_every_figure(app: Flask, demo_directory: Factory) -> Non
     )
     with app.app_context():
         agent = db.session.execute(select(User).filter_by(username="agent")).scalar_one()
-        [only] = metrics.figures(march(kind=RequestKind.ESTABLISH_LINK))
+        [only] = figures(march(kind=RequestKind.ESTABLISH_LINK))
         assert (only.count, hours(only.resolution.calendar.p50)) == (1, 5)
-        [only] = metrics.figures(march(console_type=ConsoleType.ACCOUNTANT))
+        [only] = figures(march(console_type=ConsoleType.ACCOUNTANT))
         assert (only.count, hours(only.resolution.calendar.p50)) == (1, 1)
-        [both] = metrics.figures(march(agent_id=agent.id))
+        [both] = figures(march(agent_id=agent.id))
         assert both.count == 2
 
 
@@ -124,7 +134,7 @@ def test_sla_attainment_counts_what_customer_service_resolved(
         Past(),  # open
     )
     with app.app_context():
-        [total] = metrics.figures(march())
+        [total] = figures(march())
         assert (total.count, total.resolved, total.sla_counted, total.sla_met) == (6, 5, 3, 2)
         assert total.sla_attainment == pytest.approx(2 / 3)
 
@@ -154,7 +164,7 @@ def test_business_figures_are_aggregated_apart_from_calendar_ones(
 ) -> None:
     store(app, Past(resolution=72, business=5, wait=60), Past(resolution=4, business=3, wait=0))
     with app.app_context():
-        [total] = metrics.figures(march())
+        [total] = figures(march())
         assert hours(total.resolution.calendar.p50) == 38
         assert hours(total.resolution.business.p50) == 4
         assert hours(total.customer_wait.calendar.p90) == 54
@@ -165,13 +175,13 @@ def test_an_empty_range_has_counts_of_zero_and_no_percentiles(
 ) -> None:
     store(app, Past(resolution=1))
     with app.app_context():
-        selection = metrics.Selection(date(2025, 1, 1), date(2025, 1, 7))
-        [total] = metrics.figures(selection)
+        selection = Selection(date(2025, 1, 1), date(2025, 1, 7))
+        [total] = figures(selection)
         assert (total.count, total.resolved, total.sla_attainment) == (0, 0, None)
         assert total.resolution.calendar.p50 is None
-        assert metrics.figures(selection, "kind") == []
-        assert [d.created for d in metrics.daily(selection)] == [0] * 7
-        assert sum(b.count for b in metrics.resolution_histogram(selection)) == 0
+        assert figures(selection, "kind") == []
+        assert [d.created for d in daily(selection)] == [0] * 7
+        assert sum(b.count for b in resolution_histogram(selection)) == 0
 
 
 def test_created_and_resolved_per_day(app: Flask, demo_directory: Factory) -> None:
@@ -183,7 +193,7 @@ def test_created_and_resolved_per_day(app: Flask, demo_directory: Factory) -> No
         Past(created=datetime(2026, 2, 28, 23, 0, tzinfo=UTC), resolution=2),  # filed before
     )
     with app.app_context():
-        days = {d.day: (d.created, d.resolved) for d in metrics.daily(march())}
+        days = {d.day: (d.created, d.resolved) for d in daily(march())}
         assert len(days) == 31
         assert days["2026-03-01"] == (0, 1)  # resolved in range though filed before it
         assert days["2026-03-02"] == (2, 1)
@@ -202,7 +212,7 @@ def test_histogram_backlog_and_agents(app: Flask, demo_directory: Factory) -> No
         Past(created=now - timedelta(days=10), sla_state="breached", agent=None),
     )
     with app.app_context():
-        histogram = {b.label: b.count for b in metrics.resolution_histogram(march())}
+        histogram = {b.label: b.count for b in resolution_histogram(march())}
         assert histogram == {
             "<1 h": 1,
             "1-4 h": 0,
@@ -213,7 +223,7 @@ def test_histogram_backlog_and_agents(app: Flask, demo_directory: Factory) -> No
             "3-7 d": 0,
             ">7 d": 1,
         }
-        open_now = metrics.backlog(march(), now)
+        open_now = backlog(march(), now)
         assert (open_now.total, open_now.at_risk, open_now.breached) == (3, 1, 2)
         assert {b.label: b.count for b in open_now.by_age} == {
             "<1 d": 1,
@@ -223,7 +233,7 @@ def test_histogram_backlog_and_agents(app: Flask, demo_directory: Factory) -> No
         }
         assert open_now.by_status == [(RequestStatus.IN_REVIEW, 3)]
         agent = db.session.execute(select(User).filter_by(username="agent")).scalar_one()
-        assert metrics.backlog(march(agent_id=agent.id), now).total == 2
+        assert backlog(march(agent_id=agent.id), now).total == 2
 
         request_id = db.session.execute(select(Request.id).limit(1)).scalar_one()
         db.session.add(
@@ -237,7 +247,7 @@ def test_histogram_backlog_and_agents(app: Flask, demo_directory: Factory) -> No
             )
         )
         db.session.commit()
-        [row] = metrics.agents(march())
+        [row] = agents(march())
         assert (row.username, row.open_tasks, row.resolved) == ("agent", 1, 3)
 
 
@@ -249,22 +259,22 @@ def test_tiles_compare_with_the_previous_period(app: Flask, demo_directory: Fact
         Past(created=MARCH - timedelta(days=31), resolution=10),
     )
     with app.app_context():
-        tiles = metrics.tiles(march(), datetime.now(UTC))
-        assert hours(tiles.resolution_p50) == 3
-        assert hours(tiles.previous_resolution_p50) == 10
+        headline = tiles(march(), datetime.now(UTC))
+        assert hours(headline.resolution_p50) == 3
+        assert hours(headline.previous_resolution_p50) == 10
 
 
 def test_a_range_that_ends_before_it_starts_is_refused() -> None:
     with pytest.raises(Invalid) as refused:
-        metrics.Selection(date(2026, 3, 2), date(2026, 3, 1))
+        Selection(date(2026, 3, 2), date(2026, 3, 1))
     assert "to" in refused.value.fields
 
 
 @pytest.mark.parametrize("days", [3, 28])  # inside a week; whole weeks from the rollups
 def test_an_unknown_grouping_is_refused_whatever_the_range(app: Flask, days: int) -> None:
-    selection = metrics.Selection(date(2026, 3, 2), date(2026, 3, 2) + timedelta(days=days - 1))
+    selection = Selection(date(2026, 3, 2), date(2026, 3, 2) + timedelta(days=days - 1))
     with app.app_context(), pytest.raises(Invalid) as refused:
-        metrics.figure_table(selection, "colour")
+        figure_table(selection, "colour")
     assert "group_by" in refused.value.fields
 
 
@@ -342,22 +352,13 @@ def test_api_is_documented_with_both_content_types(client: Any) -> None:
     assert {p["name"] for p in operation["parameters"]} >= {"from", "to", "group_by"}
 
 
-def percentile_cont(values: list[float], p: float) -> float:
-    """The reference: PostgreSQL's definition, in plain Python."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * p
-    below = int(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
-
-
 def test_resolution_histogram_counts_values_at_and_beside_every_edge(
     app: Flask, demo_directory: Factory
 ) -> None:
     """Each span holds its lower edge and not its upper one, for values on an edge, a hair
     either side of it, and inside a duration bucket that an edge cuts in two (SQLite counts
     spans from the duration buckets and reads the cut ones up to the edge)."""
-    edges = [high for _label, _low, high in metrics.RESOLUTION_BUCKETS if high is not None]
+    edges = [high for _label, _low, high in RESOLUTION_BUCKETS if high is not None]
     hours = [0.0, 0.2, *(e / HOUR + d for e in edges for d in (-0.001, 0.0, 0.001)), 500.0]
     store(
         app,
@@ -365,11 +366,11 @@ def test_resolution_histogram_counts_values_at_and_beside_every_edge(
     )
     expected = [
         sum(low <= h * HOUR and (high is None or h * HOUR < high) for h in hours)
-        for _label, low, high in metrics.RESOLUTION_BUCKETS
+        for _label, low, high in RESOLUTION_BUCKETS
     ]
     with app.app_context():
-        found = [b.count for b in metrics.resolution_histogram(march())]
-        by_kind = metrics.resolution_histogram(march(kind=RequestKind.ESTABLISH_LINK))
+        found = [b.count for b in resolution_histogram(march())]
+        by_kind = resolution_histogram(march(kind=RequestKind.ESTABLISH_LINK))
     assert found == expected
     assert sum(found) == len(hours)
     assert [b.count for b in by_kind] == [0] * len(expected)
@@ -398,19 +399,19 @@ def test_percentiles_match_the_reference_across_buckets_ties_and_groups(
         )
     store(app, *rows)
     with app.app_context():
-        total, groups = metrics.figure_table(march(), "kind")
-    for figures, members in [(total, rows)] + [
+        total, groups = figure_table(march(), "kind")
+    for row, members in [(total, rows)] + [
         (g, [r for r in rows if r.kind.value == g.key]) for g in groups
     ]:
         resolution = [r.resolution * HOUR for r in members if r.resolution is not None]
         wait = [r.wait * HOUR for r in members if r.wait is not None]
         for p, got in (
-            (0.5, figures.resolution.calendar.p50),
-            (0.9, figures.resolution.calendar.p90),
+            (0.5, row.resolution.calendar.p50),
+            (0.9, row.resolution.calendar.p90),
         ):
             assert got == pytest.approx(percentile_cont(resolution, p), abs=1e-6)
         for p, got in (
-            (0.5, figures.customer_wait.calendar.p50),
-            (0.9, figures.customer_wait.calendar.p90),
+            (0.5, row.customer_wait.calendar.p50),
+            (0.9, row.customer_wait.calendar.p90),
         ):
             assert got == pytest.approx(percentile_cont(wait, p), abs=1e-6)

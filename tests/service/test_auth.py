@@ -241,3 +241,72 @@ def test_malformed_json_is_400_not_500(client: FlaskClient) -> None:
     response = client.post("/api/v1/tokens", data="{nope", content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"]["message"] == "The request body is not valid JSON."
+
+
+# Pages limited to some roles: method, path, who may open it, and what anyone else reads.
+CONSENT_INBOX_ONLY = "The consent inbox is for instance admins."
+FILED_BY = "Requests are filed by partners and instance admins."
+NOT_HERE = "There is no page at this address."
+ROLE_LIMITED_PAGES = [
+    *(("GET", path, ("agent", "boss"), NOT_HERE) for path in ("/queue", "/queue/tasks/1")),
+    *(
+        ("POST", f"/queue/tasks/1/{action}", ("agent", "boss"), NOT_HERE)
+        for action in ("claim", "release", "complete", "reassign", "notes")
+    ),
+    ("GET", "/outbox", ("boss", "root"), NOT_HERE),
+    ("GET", "/consents", ("iadmin",), CONSENT_INBOX_ONLY),
+    ("POST", "/consents/1", ("iadmin",), CONSENT_INBOX_ONLY),
+    ("GET", "/requests/new", ("pacct", "iadmin"), FILED_BY),
+    ("POST", "/requests/new", ("pacct", "iadmin"), FILED_BY),
+    *(
+        ("GET", path, ("boss",), NOT_HERE)
+        for path in ("/dashboard", "/dashboard/figures.csv", "/dashboard/requests.csv")
+    ),
+]
+
+
+@pytest.mark.parametrize("username", ["pacct", "iadmin", "agent", "boss", "root"])
+def test_a_page_for_other_roles_is_not_found(
+    client: FlaskClient, demo_directory: Factory, username: str
+) -> None:
+    sign_in(client, username)
+    token = csrf_token(client, "/settings")
+    for method, path, roles, message in ROLE_LIMITED_PAGES:
+        response = client.open(path, method=method, data={"csrf_token": token})
+        page = response.get_data(as_text=True)
+        if username in roles:
+            assert message not in page, (method, path)
+        else:
+            assert response.status_code == 404, (method, path)
+            assert message in page, (method, path)
+
+
+def test_a_page_for_some_roles_sends_anonymous_people_to_sign_in(client: FlaskClient) -> None:
+    token = csrf_token(client)
+    for method, path, _roles, _message in ROLE_LIMITED_PAGES:
+        response = client.open(path, method=method, data={"csrf_token": token})
+        assert response.status_code == 302, (method, path)
+        assert response.headers["Location"] == f"/sign-in?next={path}", (method, path)
+
+
+def test_an_api_error_body_has_exactly_the_documented_shape(client: FlaskClient) -> None:
+    anonymous = client.get("/api/v1/me")
+    assert anonymous.json == {
+        "error": {
+            "code": "unauthorized",
+            "message": "Sign in first: send 'Authorization: Bearer <token>'.",
+            "fields": {},
+        }
+    }
+    invalid = client.post("/api/v1/tokens", json={"username": ""})
+    assert invalid.status_code == 422
+    assert invalid.json == {
+        "error": {
+            "code": "validation_error",
+            "message": "Some fields are not valid.",
+            "fields": {
+                "password": ["Missing data for required field."],
+                "username": ["Length must be between 1 and 64."],
+            },
+        }
+    }

@@ -1,0 +1,1 @@
+"""LinkDesk's Temporal worker process: the request workflow and every activity it calls."""
