@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import fields
 from datetime import datetime
 
 from flask import Flask
@@ -12,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.kinds import KINDS
 from domain.sla import SlaState
-from domain.vocabulary import RequestKind, RequestStatus, TaskState, TaskType
+from domain.vocabulary import RequestKind, RequestStatus
 from service.directory import relationship_between
 from service.extensions import db, reading_only
 from service.metrics import rollups
@@ -27,6 +28,23 @@ from service.models import (
 )
 from workflows.activity_interfaces import ProjectionInterface
 from workflows.shared import EffectCheck, Projection, ProjectionResult, TaskSnapshot
+
+# The request's columns that mirror the snapshot's fields of the same name, as they are.
+REQUEST_MIRRORS = (
+    "updated_at",
+    "resolved_at",
+    "outcome",
+    "first_response_at",
+    "first_response_due",
+    "resolution_due",
+    "sla_state",
+    "customer_wait_seconds",
+)
+# A task's columns mirror every field of its snapshot but its key (set once, with the row), the
+# assignee's name (the row joins the user) and the public ID (the row's own).
+TASK_MIRRORS = tuple(
+    field.name for field in fields(TaskSnapshot) if field.name not in {"key", "assignee", "id"}
+)
 
 
 class ProjectionActivities(ProjectionInterface):
@@ -92,14 +110,8 @@ class ProjectionActivities(ProjectionInterface):
             self._change_period(request, status, state.updated_at)
         request.status = status
         request.open_key = None if status.is_terminal else request.open_key
-        request.updated_at = state.updated_at
-        request.resolved_at = state.resolved_at
-        request.outcome = state.outcome
-        request.first_response_at = state.first_response_at
-        request.first_response_due = state.first_response_due
-        request.resolution_due = state.resolution_due
-        request.sla_state = SlaState(state.sla_state)
-        request.customer_wait_seconds = state.customer_wait_seconds
+        for name in REQUEST_MIRRORS:
+            setattr(request, name, getattr(state, name))
         request.projected_seq = state.seq
         for snapshot in state.tasks:
             task = tasks.get(snapshot.key)
@@ -165,14 +177,5 @@ def _seconds_since(start: datetime, end: datetime | None) -> float | None:
 
 
 def _copy_task(snapshot: TaskSnapshot, task: Task) -> None:
-    task.type = TaskType(snapshot.type)
-    task.state = TaskState(snapshot.state)
-    task.created_at = snapshot.created_at
-    task.due_at = snapshot.due_at
-    task.assignee_id = snapshot.assignee_id
-    task.claimed_at = snapshot.claimed_at
-    task.excluded_user_id = snapshot.excluded_user_id
-    task.completed_at = snapshot.completed_at
-    task.completed_by_id = snapshot.completed_by_id
-    task.decision = snapshot.decision
-    task.comment = snapshot.comment
+    for name in TASK_MIRRORS:
+        setattr(task, name, getattr(snapshot, name))

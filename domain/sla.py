@@ -31,8 +31,18 @@ class SlaState(StrEnum):
 
     @property
     def label(self) -> str:
-        """The state as people read it."""
+        """The state as people read it in a filter."""
         return _SLA_LABELS[self]
+
+    @property
+    def chip(self) -> str:
+        """The state in a chip beside a request: short, lower case."""
+        return "on track" if self == SlaState.OK else self.value.replace("_", " ")
+
+    @property
+    def counting(self) -> bool:
+        """The clock runs towards a due time (not paused on the customer, not met for good)."""
+        return self not in (SlaState.PAUSED, SlaState.MET)
 
 
 _SLA_LABELS = {

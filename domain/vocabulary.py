@@ -120,6 +120,19 @@ class TaskType(StrEnum):
     INFO = "info"
     SECOND_APPROVAL = "second_approval"
 
+    @property
+    def label(self) -> str:
+        """The task's name on pages."""
+        return _TASK_LABELS[self]
+
+
+_TASK_LABELS = {
+    TaskType.CONSENT: "Consent",
+    TaskType.REVIEW: "Review",
+    TaskType.INFO: "Information",
+    TaskType.SECOND_APPROVAL: "Second approval",
+}
+
 
 class TaskState(StrEnum):
     """Whether a task waits for someone, is being worked, or is finished."""

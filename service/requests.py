@@ -405,8 +405,8 @@ class RequestDetail:
         return self.request.resolution_due
 
     @property
-    def sla_state(self) -> str:
-        """The SLA state: ok, at_risk, breached, paused or met."""
+    def sla_state(self) -> SlaState:
+        """Where the request stands against its SLA targets."""
         return self.request.sla_state
 
     @property

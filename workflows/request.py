@@ -397,8 +397,8 @@ class RequestWorkflow:
         now = workflow.now()
         task = TaskSnapshot(
             key=len(self.tasks) + 1,
-            type=type_.value,
-            state=TaskState.OPEN.value,
+            type=type_,
+            state=TaskState.OPEN,
             created_at=now,
             due_at=now + due if due else None,
             excluded_user_id=excluded_user_id,
@@ -409,7 +409,7 @@ class RequestWorkflow:
         return task
 
     def _assign(self, task: TaskSnapshot, actor: Actor) -> None:
-        task.state = TaskState.CLAIMED.value
+        task.state = TaskState.CLAIMED
         task.assignee_id, task.assignee = actor.user_id, actor.username
         task.claimed_at = workflow.now()
         if task.type == TaskType.REVIEW:
@@ -417,7 +417,7 @@ class RequestWorkflow:
         self._note_first_response(actor)
 
     def _close(self, task: TaskSnapshot, actor: Actor, decision: str, comment: str | None) -> None:
-        task.state = TaskState.DONE.value
+        task.state = TaskState.DONE
         task.completed_at = workflow.now()
         task.completed_by_id = actor.user_id
         task.decision, task.comment = decision, comment
@@ -458,7 +458,7 @@ class RequestWorkflow:
         now = workflow.now()
         for task in self.tasks:
             if task.state != TaskState.DONE:
-                task.state, task.completed_at = TaskState.DONE.value, now
+                task.state, task.completed_at = TaskState.DONE, now
                 task.decision = task.decision or status.value
         self.outcome = outcome
         self.resolved_at = now

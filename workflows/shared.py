@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.sla import SlaState
+from domain.vocabulary import TaskState, TaskType
 
 # Error types raised by update validators and handlers; the web maps them to HTTP statuses.
 NOT_FOUND = "NotFound"
@@ -80,8 +81,8 @@ class TaskSnapshot:
     """A task as the workflow holds it; the projection mirrors it by (request, key)."""
 
     key: int
-    type: str
-    state: str
+    type: TaskType
+    state: TaskState
     created_at: datetime
     due_at: datetime | None = None
     assignee_id: int | None = None

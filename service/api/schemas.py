@@ -169,9 +169,7 @@ TokenListSchema = list_schema(TokenSchema, "TokenListSchema")
 class SlaSchema(Schema):
     first_response_due = fields.DateTime(allow_none=True)
     resolution_due = fields.DateTime(allow_none=True)
-    state = fields.String(
-        required=True, metadata={"description": "ok, at_risk, breached, paused or met"}
-    )
+    state = fields.Enum(SlaState, by_value=True, required=True)
 
 
 class TimelineEntrySchema(Schema):

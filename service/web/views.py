@@ -8,13 +8,18 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from domain.vocabulary import Role
+from domain.sla import SlaState
+from domain.vocabulary import Role, TaskType
 from service import auth, directory
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
 from service.web import requests as request_pages
 from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form
 
 bp = Blueprint("web", __name__)
+# The domain's vocabulary for every template (macros imported without context too), so that no
+# template spells a state or a label of its own.
+bp.add_app_template_global(SlaState, "SlaState")
+bp.add_app_template_global(TaskType, "TaskType")
 
 
 def _safe_next(target: str | None) -> str:
