@@ -35,9 +35,10 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.vocabulary import RequestKind, RequestStatus
 from service import admin, create_app
 from service.extensions import db
-from service.models import Console, Instance, User
+from service.models import Console, Instance, Request, User
 from worker.main import build_worker
 
 TEST_DATABASE_ENV = "LINKDESK_TEST_DATABASE_URL"
@@ -429,3 +430,27 @@ def demo_directory(make: Factory) -> Factory:
     make.user("boss", "manager")
     make.user("root", "admin")
     return make
+
+
+def waiting_request(app: Flask) -> Request:
+    """A request of `pacct`'s for ACCT-01 and BETA, stored waiting for an agent with no
+    workflow behind it (from `demo_directory`), for tests of what an activity does with it."""
+    with app.app_context():
+        requester = db.session.execute(db.select(User).filter_by(username="pacct")).scalar_one()
+        assert requester.console_id is not None
+        request = Request(
+            kind=RequestKind.ESTABLISH_LINK,
+            console_id=requester.console_id,
+            instance_id=db.session.execute(
+                db.select(Instance.id).filter_by(code="BETA")
+            ).scalar_one(),
+            requester_id=requester.id,
+            reason="x",
+            status=RequestStatus.AWAITING_AGENT,
+            steps=["review"],
+        )
+        db.session.add(request)
+        db.session.commit()
+        db.session.refresh(request)
+        db.session.expunge(request)
+        return request

@@ -8,37 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import event
 from temporalio.testing import ActivityEnvironment
 
-from domain.vocabulary import RequestKind, RequestStatus
 from service.extensions import db
-from service.models import Instance, Request, User, utcnow
-from tests.conftest import Factory
+from service.models import utcnow
+from tests.conftest import Factory, waiting_request
 from worker.main import activities_of
 from workflows import activity_interfaces
 from workflows.shared import ApplyChange, EffectCheck, Notify, Projection
-
-
-def a_request(app: Flask) -> Request:
-    """A request of `pacct`'s for ACCT-01 and BETA, waiting for an agent."""
-    with app.app_context():
-        requester = db.session.execute(select(User).filter_by(username="pacct")).scalar_one()
-        assert requester.console_id is not None
-        request = Request(
-            kind=RequestKind.ESTABLISH_LINK,
-            console_id=requester.console_id,
-            instance_id=db.session.execute(select(Instance.id).filter_by(code="BETA")).scalar_one(),
-            requester_id=requester.id,
-            reason="x",
-            status=RequestStatus.AWAITING_AGENT,
-            steps=["review"],
-        )
-        db.session.add(request)
-        db.session.commit()
-        db.session.refresh(request)
-        db.session.expunge(request)
-        return request
 
 
 def run_cancelled_at_its_first_statement(app: Flask, fn: Callable[..., Any], arg: Any) -> Any:
@@ -70,7 +48,7 @@ def test_no_activity_is_cancelled_by_an_exception_raised_inside_its_thread(
     """A cancellation raised inside a worker thread can land between taking the SQLite writers'
     turn and the `try` that gives it back, and leave the worker unable to write (seen under
     load: every projection then waited out its timeout). Each activity runs to its end."""
-    request = a_request(app)
+    request = waiting_request(app)
     console_id, instance_id = request.console_id, request.instance_id
     arguments = {
         "apply_relationship_change": ApplyChange(

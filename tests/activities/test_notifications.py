@@ -13,10 +13,9 @@ from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities
-from domain.vocabulary import RequestKind, RequestStatus
 from service.extensions import db
-from service.models import Instance, Notification, OutboxEmail, Request, User
-from tests.conftest import Factory, free_port
+from service.models import Notification, OutboxEmail
+from tests.conftest import Factory, free_port, waiting_request
 from workflows.shared import Notify
 
 
@@ -41,29 +40,11 @@ def smtp() -> Iterator[tuple[int, Inbox]]:
     controller.stop()
 
 
-def a_request(app: Flask, directory: Factory) -> int:
-    with app.app_context():
-        requester = db.session.execute(select(User).filter_by(username="pacct")).scalar_one()
-        assert requester.console_id is not None
-        request = Request(
-            kind=RequestKind.ESTABLISH_LINK,
-            console_id=requester.console_id,
-            instance_id=db.session.execute(select(Instance.id).filter_by(code="BETA")).scalar_one(),
-            requester_id=requester.id,
-            reason="x",
-            status=RequestStatus.AWAITING_AGENT,
-            steps=["review"],
-        )
-        db.session.add(request)
-        db.session.commit()
-        return request.id
-
-
 def test_email_goes_through_smtp_once_per_person_and_event(
     make_app: Any, app: Flask, demo_directory: Factory, smtp: tuple[int, Inbox]
 ) -> None:
     port, inbox = smtp
-    number = a_request(app, demo_directory)
+    number = waiting_request(app).id
     mailer = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
     notice = Notify(number, "status:in_review", "REQ: in review", "requester", "REQ:7:status")
     activities = NotificationActivities(mailer)
@@ -82,7 +63,7 @@ def test_email_goes_through_smtp_once_per_person_and_event(
 
 def test_agents_hear_of_new_items_in_app_only(app: Flask, demo_directory: Factory) -> None:
     demo_directory.user("agent2", "agent")
-    number = a_request(app, demo_directory)
+    number = waiting_request(app).id
     notice = Notify(number, "queued", "new item", "agents", "REQ:1:queued", exclude_user_id=None)
     assert ActivityEnvironment().run(NotificationActivities(app).notify, notice) == 2
     with app.app_context():
