@@ -21,7 +21,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, overrides)
 
     from service import api as json_api
-    from service import auth, errors, health
+    from service import auth, errors, headers, health
     from service.extensions import db, migrate
     from service.temporal import TemporalBridge
     from service.web import dashboard, queue, views
@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             ).listen(db.engine)
     auth.init_app(app)
     errors.register(app)
+    headers.init_app(app)
     json_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(views.bp)
