@@ -22,7 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     from service import api as json_api
     from service import auth, errors, headers, health
-    from service.extensions import db, migrate
+    from service.extensions import IdConverter, db, migrate
     from service.temporal import TemporalBridge
     from service.web import dashboard, queue, views
     from service.web import requests as request_pages
@@ -31,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     proxies = int(app.config["PROXY_COUNT"])
     if proxies:  # client addresses (sign-in throttling) come from the trusted proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     db.init_app(app)
     migrate.init_app(app, db)
     with app.app_context():

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar, cast
 
-from flask import Flask, current_app, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
@@ -184,11 +184,21 @@ def _end_read() -> None:
 
 
 def _protect_from_csrf() -> None:
-    """Check the CSRF token on every unsafe request that relies on the session cookie."""
+    """Check the CSRF token on every unsafe request that relies on the session cookie.
+
+    An API call with no credentials at all is told to sign in (401) rather than that its CSRF
+    token failed: it has nothing a forged request could ride on. An address or method that
+    routes nowhere answers its own 404 or 405.
+    """
     if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return
-    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+    if request.routing_exception is not None:
+        return
+    authorization = request.headers.get("Authorization", "")
+    if authorization.lower().startswith("bearer "):
         return  # a bearer token is not sent by the browser on its own: no CSRF risk
+    if request.path.startswith("/api/") and not authorization and "_user_id" not in session:
+        raise Unauthorized("Sign in first: send 'Authorization: Bearer <token>'.")
     csrf.protect()
 
 

@@ -69,7 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "linkdesk_session",
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a clock
-    "WTF_CSRF_CHECK_DEFAULT": False,  # checked in one before_request hook, see service.auth
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    # Bytes a request body may hold; a larger one is refused with 413 before it is read.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # checked in one before_request hook, see service.auth
 }
 
 

@@ -20,8 +20,16 @@ from sqlalchemy.sql.elements import ColumnElement
 from domain.kinds import missing_for_slide_in
 from domain.vocabulary import RequestKind, Role
 from service.errors import NotFound
-from service.extensions import db
-from service.models import Console, Instance, Relationship, User, user_instances
+from service.extensions import MAX_ID, db
+from service.models import (
+    Console,
+    Instance,
+    Relationship,
+    User,
+    is_numeral,
+    parse_id,
+    user_instances,
+)
 
 Ref = int | str
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -41,7 +49,8 @@ def is_valid_code(code: str) -> bool:
 
 
 def _is_id(ref: Ref) -> bool:
-    return isinstance(ref, int) or ref.strip().isdigit()
+    """Whether a reference is a numeric ID: an int, or ASCII digits (a code has a letter)."""
+    return isinstance(ref, int) or is_numeral(ref.strip())
 
 
 def _console_scope(user: User) -> ColumnElement[bool]:
@@ -110,8 +119,12 @@ def _resolve(
     relationships, see the module docstring).
     """
     noun = "console" if model is Console else "instance"
+    message = f"No {noun} {ref!r} that you can see."
     if _is_id(ref):
-        condition: ColumnElement[bool] = model.id == int(ref)
+        number = ref if isinstance(ref, int) else parse_id(ref.strip())
+        if number is None or not 0 < number <= MAX_ID:  # an ID that cannot exist names nothing
+            raise NotFound(message, fields={field: [message]})
+        condition: ColumnElement[bool] = model.id == number
     else:
         condition = model.code == normalise_code(str(ref))
         if by_code:
@@ -120,7 +133,6 @@ def _resolve(
         select(model).where(condition, scope, model.removed_at.is_(None))
     ).scalar_one_or_none()
     if found is None:
-        message = f"No {noun} {ref!r} that you can see."
         raise NotFound(message, fields={field: [message]})
     return found
 

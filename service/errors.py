@@ -16,11 +16,13 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from flask_wtf.csrf import CSRFError
 from marshmallow import fields as ma_fields
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestURITooLarge
 
 FieldErrors = Mapping[str, list[str]]
 SQLITE_LOCKED = "database is locked"  # SQLite's error once a writer's wait for the lock ran out
 BUSY_RETRY_AFTER = 2  # seconds
+# Longest path and query string taken, in bytes: more is no address LinkDesk makes.
+MAX_URL_LENGTH = 8192
 
 
 class ServiceError(Exception):
@@ -117,6 +119,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
@@ -190,7 +193,24 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 422:
         return render_error(422, "validation_error", "Some fields are not valid.", fields)
     message = data.get("message") or error.description or error.name
-    return render_error(status, _HTTP_CODES.get(status, "error"), message, fields)
+    # What the exception says in headers stays said: the `Allow` of a 405, for one.
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    return render_error(status, _HTTP_CODES.get(status, "error"), message, fields, headers)
+
+
+def handle_unreadable_input(error: Exception) -> Response:
+    """Last resort for input a parser could not read (bytes that are not UTF-8, nesting
+    deeper than Python's stack): the client's fault, so 400, logged at info only."""
+    current_app.logger.info(
+        "%s %s: unreadable input: %s", request.method, request.path, type(error).__name__
+    )
+    return render_error(400, "bad_request", "The request could not be read.")
+
+
+def refuse_long_urls() -> None:
+    """Refuse an address longer than `MAX_URL_LENGTH` before anything reads it (414)."""
+    if len(request.path.encode()) + len(request.query_string) > MAX_URL_LENGTH:
+        raise RequestURITooLarge()
 
 
 def handle_database_error(error: OperationalError) -> Response:
@@ -218,4 +238,7 @@ def register(app: Flask) -> None:
         return render_error(error.status, error.code, error.message, error.fields, error.headers)
 
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(UnicodeDecodeError, handle_unreadable_input)
+    app.register_error_handler(RecursionError, handle_unreadable_input)
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_long_urls)
     app.register_error_handler(OperationalError, handle_database_error)

@@ -32,7 +32,7 @@ from domain.durations import MEASURE_COLUMNS, bucket_column, duration_bucket
 from domain.kinds import missing_for_slide_in
 from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
-from service.extensions import Model, db
+from service.extensions import MAX_ID, Model, db
 
 
 def utcnow() -> datetime:
@@ -319,10 +319,26 @@ def format_request_id(number: int) -> str:
     return f"REQ-{number:06d}"
 
 
+def is_numeral(text: str) -> bool:
+    """Whether text is ASCII digits only: `str.isdigit` also takes superscripts and other
+    scripts' digits (`²`, a full-width one), which `int` refuses or reads as a number the
+    client never wrote, so none of them is taken for an ID."""
+    return text.isascii() and text.isdigit()
+
+
+def parse_id(text: str) -> int | None:
+    """The numeric ID written in text (ASCII digits), or None when it is not one that can
+    exist (not a numeral, zero or past `MAX_ID`)."""
+    if not is_numeral(text) or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 def parse_request_id(public_id: str) -> int | None:
-    """The request number of a public ID, or None when it is not one."""
+    """The request number of a public ID, or None when it is not one that can exist."""
     prefix, _, digits = public_id.strip().upper().partition("-")
-    return int(digits) if prefix == "REQ" and digits.isdigit() else None
+    return parse_id(digits) if prefix == "REQ" else None
 
 
 def workflow_id_for(public_id: str) -> str:

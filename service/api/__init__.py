@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import flask
@@ -20,6 +21,14 @@ class _StrictParser(FlaskParser):
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": None,
     }
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        """The JSON body; nesting deeper than Python's stack is invalid JSON like any other."""
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError as exc:
+            # A non-empty document: webargs reads an empty one as "no body".
+            raise json.JSONDecodeError("Nested too deep", doc="[", pos=0) from exc
 
 
 class Blueprint(SmorestBlueprint):

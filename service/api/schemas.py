@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -20,7 +21,8 @@ from domain.vocabulary import (
 )
 from service.directory import is_valid_code
 from service.errors import ErrorSchema
-from service.models import format_request_id
+from service.extensions import MAX_ID
+from service.models import format_request_id, parse_id
 from service.requests import (
     AGE_BUCKETS,
     NO_AGENT,
@@ -29,8 +31,51 @@ from service.requests import (
     STATUS_GROUPS,
 )
 
+# Days a client may name: earlier ones predate LinkDesk, and the last day leaves room for the
+# day after it, which date ranges end on (`date.max` plus a day overflows).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(9999, 12, 30)
+NUL = "\x00"
 
-class Schema(ma.Schema):
+
+def is_id_number(value: Any) -> bool:
+    """Whether a JSON value is a number that can be a numeric ID (`True` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def _fits_integer_column(value: int) -> None:
+    if not -MAX_ID - 1 <= value <= MAX_ID:
+        raise ma.ValidationError(f"Give a number between {-MAX_ID - 1} and {MAX_ID}.")
+
+
+def _sane_day(value: date) -> None:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ma.ValidationError(f"Give a day from {FIRST_DAY} to {LAST_DAY}.")
+
+
+def _no_nul(value: str) -> None:
+    if NUL in value:  # PostgreSQL cannot store it, and no one types it
+        raise ma.ValidationError("Remove the NUL character: text cannot hold it.")
+
+
+class InputSchema(ma.Schema):
+    """Base of every schema that loads a client's input: integers fit the database's integer
+    columns, days stay within FIRST_DAY..LAST_DAY and text holds no NUL character, whatever
+    else each field checks."""
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        """Add the bounds every field of its type must keep."""
+        bounds: dict[type[fields.Field], Any] = {
+            fields.Integer: _fits_integer_column,
+            fields.Date: _sane_day,
+            fields.String: _no_nul,
+        }
+        for kind, check in bounds.items():
+            if isinstance(field_obj, kind) and check not in field_obj.validators:
+                field_obj.validators.append(check)
+
+
+class Schema(InputSchema):
     """Base schema: unknown fields are refused, so typos surface as errors."""
 
     class Meta:
@@ -44,15 +89,14 @@ class RefField(fields.Field):
     default_error_messages = {"invalid": "Give a numeric ID or a code such as ACME-US."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        if isinstance(value, int) and value > 0:
-            return value
+        if is_id_number(value):
+            return int(value)
         if isinstance(value, str):
             text = value.strip()
-            if text.isdigit() and int(text) > 0:
-                return int(text)
-            if is_valid_code(text):
+            number = parse_id(text)
+            if number is not None:
+                return number
+            if is_valid_code(text):  # a code has a letter: a numeral that is no ID is refused
                 return text
         raise self.make_error("invalid")
 
@@ -245,23 +289,22 @@ class AgentRefField(fields.Field):
     default_error_messages = {"invalid": "Give an agent's user ID, or none."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        if isinstance(value, int) and value > 0:
-            return value
+        if is_id_number(value):
+            return int(value)
         if isinstance(value, str):
             text = value.strip().lower()
             if text == NO_AGENT:
                 return NO_AGENT
-            if text.isdigit() and int(text) > 0:
-                return int(text)
+            number = parse_id(text)
+            if number is not None:
+                return number
         raise self.make_error("invalid")
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value
 
 
-class RequestFilterArgs(ma.Schema):
+class RequestFilterArgs(InputSchema):
     """The request list's filters beyond status, kind, console, company and search; the
     turnaround figures drill down to the list through them. Days are UTC, ends included."""
 

@@ -13,7 +13,7 @@ from marshmallow import fields, validate
 
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
-from service.api.schemas import RefField, RequestFilterArgs
+from service.api.schemas import InputSchema, RefField, RequestFilterArgs
 from service.errors import Invalid, NotFound, ServiceError
 from service.metrics.selection import GROUPINGS
 
@@ -21,7 +21,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class FormSchema(ma.Schema):
+class FormSchema(InputSchema):
     """Base of form schemas: the CSRF token and submit buttons are not data."""
 
     class Meta:
