@@ -31,6 +31,7 @@ CSRF_EXEMPT_ENDPOINTS = frozenset({"tokens.create_token"})
 WRONG_CREDENTIALS = "Wrong username or password."
 # What a page or resource that the caller's role may not see answers: there is nothing here.
 NOT_HERE = "There is no page at this address."
+INVALID_TOKEN = "The API token is not valid, has expired or was revoked."
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -145,10 +146,17 @@ def revoke_token(user: User, token_id: int) -> None:
     db.session.commit()
 
 
+def _has_authorization() -> bool:
+    """Whether the request names its caller in an `Authorization` header, which then alone
+    says who calls: a session cookie beside it is ignored."""
+    return "Authorization" in request.headers
+
+
 def _user_from_bearer() -> User | None:
+    """The user of the request's bearer token; None for any other `Authorization` header."""
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer":
+    if scheme.lower() != "bearer" or not secret.strip():
         return None
     now = utcnow()
     with reading_only():
@@ -160,7 +168,7 @@ def _user_from_bearer() -> User | None:
         ).scalar_one_or_none()
         if token is None or not token.usable_at(now) or not token.user.active:
             db.session.rollback()
-            raise Unauthorized("The API token is not valid, has expired or was revoked.")
+            return None
         user, token_id, last_used = token.user, token.id, token.last_used_at
         _end_read()
     # Record use at most once a minute, to keep reads from turning into writes.
@@ -186,18 +194,22 @@ def _end_read() -> None:
 def _protect_from_csrf() -> None:
     """Check the CSRF token on every unsafe request that relies on the session cookie.
 
-    An API call with no credentials at all is told to sign in (401) rather than that its CSRF
-    token failed: it has nothing a forged request could ride on. An address or method that
-    routes nowhere answers its own 404 or 405.
+    A request with an `Authorization` header is authenticated here, by that header alone: a
+    valid bearer token needs no CSRF token (a browser never adds the header by itself), and
+    any other header is 401 whatever cookie comes with it. An API call with no credentials at
+    all is told to sign in (401) rather than that its CSRF token failed: it has nothing a
+    forged request could ride on. An address or method that routes nowhere answers its own
+    404 or 405.
     """
-    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
-        return
     if request.routing_exception is not None:
         return
-    authorization = request.headers.get("Authorization", "")
-    if authorization.lower().startswith("bearer "):
-        return  # a bearer token is not sent by the browser on its own: no CSRF risk
-    if request.path.startswith("/api/") and not authorization and "_user_id" not in session:
+    if _has_authorization():
+        if not current_user.is_authenticated:  # loaded from the header alone
+            raise Unauthorized(INVALID_TOKEN)
+        return
+    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+        return
+    if request.path.startswith("/api/") and "_user_id" not in session:
         raise Unauthorized("Sign in first: send 'Authorization: Bearer <token>'.")
     csrf.protect()
 
@@ -217,6 +229,8 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(user_id: str) -> User | None:
+        if _has_authorization():
+            return None  # the header alone says who calls: see _load_from_request
         with reading_only():
             user = db.session.get(User, int(user_id))
             active = user is not None and user.active
@@ -225,7 +239,7 @@ def init_app(app: Flask) -> None:
 
     @login_manager.request_loader
     def _load_from_request(_request: object) -> User | None:
-        return _user_from_bearer()
+        return _user_from_bearer() if _has_authorization() else None
 
     login_manager.unauthorized_handler(_unauthorized)
 

@@ -310,3 +310,39 @@ def test_an_api_error_body_has_exactly_the_documented_shape(client: FlaskClient)
             },
         }
     }
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer ldk_not-a-real-token", "Bearer", "Basic abc", "junk", ""]
+)
+def test_a_bad_authorization_header_is_401_even_beside_a_session(
+    client: FlaskClient, alice: str, authorization: str
+) -> None:
+    token_id = client.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD}).json[
+        "id"
+    ]
+    sign_in(client, alice)
+    headers = {"Authorization": authorization}
+    api = client.get("/api/v1/me", headers=headers)
+    assert api.status_code == 401
+    assert api.json["error"]["code"] == "unauthorized"
+    assert client.get("/settings", headers=headers).status_code == 401
+    # Never a cookie-authenticated change without its CSRF token.
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=headers).status_code == 401
+    assert client.post(f"/settings/tokens/{token_id}/revoke", headers=headers).status_code == 401
+    assert [t["id"] for t in client.get("/api/v1/tokens").json["items"]] == [token_id]
+
+
+def test_a_valid_bearer_token_speaks_for_its_user_not_the_session(
+    client: FlaskClient, make: Factory, alice: str
+) -> None:
+    make.user("bob", "agent")
+    bobs = api_token(client, "bob")
+    sign_in(client, alice)
+    headers = {"Authorization": f"Bearer {bobs}"}
+    assert client.get("/api/v1/me", headers=headers).json["username"] == "bob"
+    created = client.post("/api/v1/tokens", json={"username": "bob", "password": PASSWORD})
+    # No CSRF token needed: the header, which a browser never adds by itself, is the credential.
+    revoked = client.delete(f"/api/v1/tokens/{created.json['id']}", headers=headers)
+    assert revoked.status_code == 204
+    assert client.get("/api/v1/me").json["username"] == "alice"  # the session is untouched
