@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
 
 from service import config
 from service.sqlite_writers import SqliteWriters, WriterGate
 
-log = logging.getLogger(__name__)
+NOT_SERVING = "This LinkDesk app was built for operator commands and serves no requests.\n"
 
 
-def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build a LinkDesk app; `overrides` take precedence over defaults and the environment."""
+def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = True) -> Flask:
+    """Build a LinkDesk app; `overrides` take precedence over defaults and the environment.
+
+    An app that serves requests (gunicorn, `flask run`, the tests) is refused without a good
+    `LINKDESK_SECRET_KEY`. The operator commands and the worker build theirs with
+    `serving=False`: it has no key, signs nothing and answers every request 503.
+    """
     app = Flask(__name__)
-    config.load(app, overrides)
+    config.load(app, overrides, serving=serving)
 
     from service import api as json_api
     from service import auth, errors, headers, health
@@ -51,6 +56,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(queue.bp)
     app.register_blueprint(dashboard.bp)
     app.extensions["linkdesk.temporal"] = TemporalBridge(TemporalSettings.from_config(app.config))
-    if app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY:
-        log.warning("LINKDESK_SECRET_KEY is not set: using the development key (SQLite only)")
+    if not serving:  # a fixed answer to every request: it has no key to sign with
+        app.wsgi_app = Response(NOT_SERVING, 503, mimetype="text/plain")  # type: ignore[method-assign]
     return app

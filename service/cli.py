@@ -1,7 +1,9 @@
 """The `linkdesk` operator command: Flask's commands plus LinkDesk's own.
 
 `linkdesk db upgrade` migrates (Flask-Migrate), `linkdesk up` starts the embedded stack, and
-the commands below manage demo data, users and CSV imports.
+the commands below manage demo data, users and CSV imports. None of them serves requests, so
+their app is built without a secret key (`create_app(serving=False)`); Flask's `run` command,
+which would serve with it, is left out: `linkdesk up` or gunicorn serve, with a key.
 """
 
 from __future__ import annotations
@@ -10,15 +12,30 @@ from datetime import datetime, timedelta
 from typing import IO
 
 import click
-from flask.cli import FlaskGroup
+from flask import Flask
+from flask.cli import FlaskGroup, routes_command, shell_command
 from sqlalchemy import select
 
 from service import create_app
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _operator_app() -> Flask:
+    """The app of an operator command: it signs nothing, so it needs no secret key."""
+    return create_app(serving=False)
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_operator_app,
+    add_default_commands=False,
+    add_version_option=False,
+)
 def main() -> None:
     """LinkDesk operator commands."""
+
+
+main.add_command(shell_command)
+main.add_command(routes_command)
 
 
 @main.command("seed-demo")

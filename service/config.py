@@ -17,7 +17,11 @@ from flask import Flask
 from domain.calendar import BusinessCalendar
 
 ENV_PREFIX = "LINKDESK"
-DEFAULT_SECRET_KEY = "linkdesk-insecure-development-key"
+# A key shorter than this is refused: it could be guessed, and with it any session forged.
+MIN_SECRET_KEY_BYTES = 32
+# Keys that were once printed in LinkDesk's own code, so anyone may know them.
+PUBLIC_SECRET_KEYS = frozenset({"linkdesk-insecure-development-key"})
+GENERATE_SECRET_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
 class ConfigError(RuntimeError):
@@ -27,7 +31,7 @@ class ConfigError(RuntimeError):
 DEFAULTS: dict[str, Any] = {
     "VAR_DIR": "var",
     "DATABASE_URL": None,  # None: SQLite file in VAR_DIR
-    "SECRET_KEY": DEFAULT_SECRET_KEY,
+    "SECRET_KEY": None,  # no built-in key: see check_secret_key
     "TEMPORAL_ADDRESS": "127.0.0.1:7233",
     "TEMPORAL_NAMESPACE": "default",
     "TEMPORAL_TASK_QUEUE": "linkdesk",
@@ -75,8 +79,12 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
-    """Fill `app.config` from defaults, the environment and explicit overrides, then check it."""
+def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: bool = True) -> None:
+    """Fill `app.config` from defaults, the environment and explicit overrides, then check it.
+
+    An app that serves requests needs a good `SECRET_KEY` (see `check_secret_key`); one built
+    for operator commands and the worker (`serving=False`) has none, so it signs nothing.
+    """
     app.config.from_mapping(copy.deepcopy(DEFAULTS))  # nested defaults stay untouched
     app.config.from_prefixed_env(ENV_PREFIX)
     if overrides:
@@ -87,15 +95,12 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     url = app.config["DATABASE_URL"] or f"sqlite:///{var_dir / 'linkdesk.sqlite3'}"
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(url)
+    if serving:
+        check_secret_key(app.config["SECRET_KEY"])
+    else:
+        app.config["SECRET_KEY"] = None
     if is_sqlite(url):
         var_dir.mkdir(parents=True, exist_ok=True)
-    elif app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
-        raise ConfigError(
-            "LINKDESK_SECRET_KEY is not set: a non-SQLite database is a shared deployment, "
-            "and signing sessions with the built-in development key would let anyone forge "
-            "them. Set LINKDESK_SECRET_KEY to a long random value "
-            '(python -c "import secrets; print(secrets.token_urlsafe(48))").'
-        )
     try:
         calendar = BusinessCalendar.from_config(app.config["SLA_CALENDAR"])
     except ValueError as exc:
@@ -103,6 +108,30 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config["SLA_CALENDAR"] = calendar.to_config()
     if app.config["TEMPORAL_API_KEY"] or app.config["TEMPORAL_TLS_CERT"]:
         app.config["TEMPORAL_TLS"] = True
+
+
+def check_secret_key(key: object) -> None:
+    """Refuse a `SECRET_KEY` that would let anyone forge a session: unset, a placeholder, one
+    LinkDesk's code once shipped, or shorter than `MIN_SECRET_KEY_BYTES`."""
+    raw = key.encode() if isinstance(key, str) else key
+    if not raw:
+        problem = "is not set"
+    elif not isinstance(raw, bytes):
+        problem = "is not a string"
+    elif "changeme" in raw.decode(errors="replace").lower().replace("-", "").replace("_", ""):
+        problem = "is still the CHANGE-ME placeholder"
+    elif raw.decode(errors="replace").strip() in PUBLIC_SECRET_KEYS:
+        problem = "is a development key published in LinkDesk's code"
+    elif len(raw) < MIN_SECRET_KEY_BYTES:
+        problem = f"is too short ({len(raw)} bytes; at least {MIN_SECRET_KEY_BYTES})"
+    else:
+        return
+    raise ConfigError(
+        f"LINKDESK_SECRET_KEY {problem}. It signs session cookies and CSRF tokens, and a "
+        "key anyone could know or guess would let them forge a session. Set "
+        f"LINKDESK_SECRET_KEY to a long random value, generated with: {GENERATE_SECRET_KEY} "
+        "(`linkdesk up` makes one by itself in var/secret_key)."
+    )
 
 
 def is_sqlite(url: str) -> bool:

@@ -149,7 +149,7 @@ def _prepare_database() -> list[str]:
     from service import create_app
     from service.demo import directory as demo
 
-    app = create_app()
+    app = create_app(serving=False)
     with app.app_context():
         upgrade()
         created = demo.seed()

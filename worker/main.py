@@ -173,5 +173,6 @@ def main() -> None:
     """Entry point of `python -m worker`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     compile_sandboxed_modules([RequestWorkflow])
-    # Its SQLite writes give way to the web's, which a person waits on.
-    asyncio.run(run(create_app({"SQLITE_BACKGROUND_WRITER": True})))
+    # Its SQLite writes give way to the web's, which a person waits on. It serves no requests
+    # and signs no cookies: it needs no secret key.
+    asyncio.run(run(create_app({"SQLITE_BACKGROUND_WRITER": True}, serving=False)))

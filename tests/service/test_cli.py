@@ -6,7 +6,8 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from click.testing import Result
+import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -168,3 +169,17 @@ def test_csv_import_reports_missing_columns_and_unknown_references(
     result = run(app, "import-csv", "relationships", str(path))
     assert "Unknown console 'NOPE'" in result.output
     assert count(app, Relationship) == 0
+
+
+def test_operator_commands_need_no_secret_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LINKDESK_SECRET_KEY", "LINKDESK_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINKDESK_VAR_DIR", str(tmp_path))
+    runner = CliRunner()
+    for args in (["db", "upgrade"], ["seed-demo"], ["routes"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    # Flask's `run` would serve requests with this keyless app: it is not offered.
+    assert "No such command 'run'" in runner.invoke(main, ["run"]).output
