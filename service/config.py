@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from domain.calendar import BusinessCalendar
+from service import private_files
 
 ENV_PREFIX = "LINKDESK"
 DEFAULT_SECRET_KEY = "linkdesk-insecure-development-key"
@@ -88,7 +90,10 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(url)
     if is_sqlite(url):
-        var_dir.mkdir(parents=True, exist_ok=True)
+        private_files.private_dir(var_dir)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_files.private_sqlite(Path(database))
     elif app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
         raise ConfigError(
             "LINKDESK_SECRET_KEY is not set: a non-SQLite database is a shared deployment, "
