@@ -8,6 +8,7 @@ The README has the table.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_CHECK_DEFAULT": False,
     # Bytes a request body may hold; a larger one is refused with 413 before it is read.
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # checked in one before_request hook, see service.auth
+    # Bearer token Prometheus sends to scrape /metrics; unset: /metrics is open (local runs).
+    "METRICS_TOKEN": None,
 }
 
 
@@ -81,6 +84,9 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     """Fill `app.config` from defaults, the environment and explicit overrides, then check it."""
     app.config.from_mapping(copy.deepcopy(DEFAULTS))  # nested defaults stay untouched
     app.config.from_prefixed_env(ENV_PREFIX)
+    # A secret is taken as written: the JSON parsing above would turn "12e3" into a number.
+    if f"{ENV_PREFIX}_METRICS_TOKEN" in os.environ:
+        app.config["METRICS_TOKEN"] = os.environ[f"{ENV_PREFIX}_METRICS_TOKEN"] or None
     if overrides:
         app.config.from_mapping(overrides)
 
