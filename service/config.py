@@ -8,13 +8,16 @@ The README has the table.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from domain.calendar import BusinessCalendar
+from service import private_files
 
 ENV_PREFIX = "LINKDESK"
 # A key shorter than this is refused: it could be guessed, and with it any session forged.
@@ -76,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_CHECK_DEFAULT": False,
     # Bytes a request body may hold; a larger one is refused with 413 before it is read.
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # checked in one before_request hook, see service.auth
+    # Bearer token Prometheus sends to scrape /metrics; unset: /metrics is open (local runs).
+    "METRICS_TOKEN": None,
 }
 
 
@@ -87,6 +92,9 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: boo
     """
     app.config.from_mapping(copy.deepcopy(DEFAULTS))  # nested defaults stay untouched
     app.config.from_prefixed_env(ENV_PREFIX)
+    # A secret is taken as written: the JSON parsing above would turn "12e3" into a number.
+    if f"{ENV_PREFIX}_METRICS_TOKEN" in os.environ:
+        app.config["METRICS_TOKEN"] = os.environ[f"{ENV_PREFIX}_METRICS_TOKEN"] or None
     if overrides:
         app.config.from_mapping(overrides)
 
@@ -100,7 +108,10 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: boo
     else:
         app.config["SECRET_KEY"] = None
     if is_sqlite(url):
-        var_dir.mkdir(parents=True, exist_ok=True)
+        private_files.private_dir(var_dir)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_files.private_sqlite(Path(database))
     try:
         calendar = BusinessCalendar.from_config(app.config["SLA_CALENDAR"])
     except ValueError as exc:

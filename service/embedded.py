@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from service.private_files import open_private, private_dir, tighten
+
 HOST = "127.0.0.1"
 
 
@@ -94,7 +96,7 @@ def _binary(name: str) -> str:
 
 def _lock(var_dir: Path) -> IO[str]:
     """Hold `var/linkdesk.lock` for the life of this process; refuse a second stack."""
-    handle = (var_dir / "linkdesk.lock").open("a+")
+    handle = open(var_dir / "linkdesk.lock", "a+", opener=open_private)  # noqa: SIM115 (held)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -115,8 +117,8 @@ def _secret_key(var_dir: Path) -> str:
     """A per-installation secret kept in var/, so sessions survive a restart."""
     path = var_dir / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        with open(path, "w", opener=open_private) as out:
+            out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
@@ -168,7 +170,8 @@ class Stack:
         self.children: list[Child] = []
 
     def start(self, name: str, argv: list[str]) -> Child:
-        log = (self.var_dir / "log" / f"{name}.log").open("ab")
+        # Closed in `stop`, once the child that writes to it has exited.
+        log = open(self.var_dir / "log" / f"{name}.log", "ab", opener=open_private)  # noqa: SIM115
         process = subprocess.Popen(
             argv,
             env=self.env,
@@ -176,6 +179,9 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+            # What the children create in var/ (the Temporal dev server's database among it)
+            # is owner-only, whatever the umask `linkdesk up` was started with.
+            umask=0o077,
         )
         child = Child(name, process, log)
         self.children.append(child)
@@ -202,7 +208,8 @@ class Stack:
 def run() -> int:
     """Run the embedded stack until interrupted; the exit code says how it ended."""
     var_dir = Path(os.environ.get("LINKDESK_VAR_DIR", "var")).resolve()
-    (var_dir / "log").mkdir(parents=True, exist_ok=True)
+    tighten(private_dir(var_dir))  # a var/ from before, or made under a lax umask
+    private_dir(var_dir / "log")
     try:
         ports = Ports.from_env()
         lock = _lock(var_dir)

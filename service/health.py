@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import hmac
+
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,8 +27,16 @@ def metrics() -> Response:
     """Prometheus metrics: request and task counts from the shared database.
 
     Computed at scrape time from the database every web process shares, so any process
-    answers for the whole deployment.
+    answers for the whole deployment. With `METRICS_TOKEN` set, only a scraper sending it as
+    its bearer token is answered.
     """
+    if not _scraper_allowed():
+        return Response(
+            "Send the metrics scrape token: 'Authorization: Bearer <token>'.\n",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     by_status = db.session.execute(
         select(Request.kind, Request.status, func.count()).group_by(Request.kind, Request.status)
     ).all()
@@ -61,6 +71,22 @@ def metrics() -> Response:
         ),
     ]
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+
+
+def _scraper_allowed() -> bool:
+    """Whether the request may read /metrics: no scrape token is configured, or it sent it.
+
+    The scrape token is not a user's API token and is checked here alone: it opens nothing
+    else, and no user's token opens /metrics.
+    """
+    expected = current_app.config["METRICS_TOKEN"]
+    if not expected:
+        return True
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    # Compared in constant time, so the answer's timing does not tell how much of it matched.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        sent.strip().encode(), str(expected).encode()
+    )
 
 
 @bp.get("/readyz")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.errors import SQLITE_LOCKED
 from service.extensions import reads_only
+from service.private_files import open_private
 
 _WRITING = "linkdesk_writing"  # set in a connection's info while it holds its process's turn
 
@@ -50,7 +51,7 @@ class WriterGate:
         # Opened once per process, after any fork: a lock belongs to its open file, and a file
         # inherited across a fork would be shared with the parent.
         if self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd = open_private(self.path, os.O_RDWR)
             self._pid = os.getpid()
         return self._fd
 

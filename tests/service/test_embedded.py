@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import urllib.error
@@ -54,6 +55,19 @@ def http(url: str, body: dict[str, Any] | None = None, token: str | None = None)
         return json.loads(response.read())
 
 
+def assert_owner_only(var_dir: Path) -> None:
+    """var/ and every directory under it are 0700, every file 0600."""
+    modes = {
+        str(path.relative_to(var_dir.parent)): stat.S_IMODE(path.lstat().st_mode)
+        for path in [var_dir, *var_dir.rglob("*")]
+    }
+    for name in ("temporal.sqlite3", "linkdesk.sqlite3", "linkdesk.sqlite3-writers"):
+        assert f"var/{name}" in modes, modes
+    assert "var/secret_key" in modes and "var/linkdesk.lock" in modes, modes
+    wanted = {name: 0o700 if (var_dir.parent / name).is_dir() else 0o600 for name in modes}
+    assert modes == wanted
+
+
 class Stack:
     def __init__(self, var_dir: Path) -> None:
         self.env = {
@@ -65,6 +79,7 @@ class Stack:
             "LINKDESK_WEB_WORKERS": "1",
             "LINKDESK_PASSWORD_HASH_METHOD": '"scrypt:1024:8:1"',
         }
+        self.var_dir = var_dir
         self.base = f"http://127.0.0.1:{self.env['LINKDESK_WEB_PORT']}"
         self.log = var_dir.parent / "up.out"
         self.offset = 0
@@ -77,7 +92,11 @@ class Stack:
         self.offset = len(self.log.read_text()) if self.log.exists() else 0
         with self.log.open("ab") as out:
             process = subprocess.Popen(
-                [LINKDESK, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+                [LINKDESK, "up"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                umask=0,  # var/ must come out owner-only even under a umask that allows all
             )
 
         def output_while_running() -> str:
@@ -124,6 +143,7 @@ def test_up_serves_the_product_and_ctrl_c_stops_every_child(stack: Stack) -> Non
         token = http(f"{stack.base}/api/v1/tokens", {"username": "agent1", "password": "demo"})
         me = http(f"{stack.base}/api/v1/me", token=token["token"])
         assert me["username"] == "agent1"
+        assert_owner_only(stack.var_dir)
 
         second = subprocess.run(
             [LINKDESK, "up"], env=stack.env, capture_output=True, text=True, timeout=60
