@@ -28,6 +28,9 @@ TOKEN_PREFIX = "ldk_"
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 # Endpoints that take credentials in the body instead of riding on an ambient cookie.
 CSRF_EXEMPT_ENDPOINTS = frozenset({"tokens.create_token"})
+# Endpoints whose `Authorization` header is not a user's: they check it themselves (the
+# Prometheus scrape token of /metrics), and it identifies nobody here.
+OWN_AUTHORIZATION_ENDPOINTS = frozenset({"health.metrics"})
 WRONG_CREDENTIALS = "Wrong username or password."
 # What a page or resource that the caller's role may not see answers: there is nothing here.
 NOT_HERE = "There is no page at this address."
@@ -201,7 +204,7 @@ def _protect_from_csrf() -> None:
     forged request could ride on. An address or method that routes nowhere answers its own
     404 or 405.
     """
-    if request.routing_exception is not None:
+    if request.routing_exception is not None or request.endpoint in OWN_AUTHORIZATION_ENDPOINTS:
         return
     if _has_authorization():
         if not current_user.is_authenticated:  # loaded from the header alone
