@@ -58,6 +58,14 @@ def _no_nul(value: str) -> None:
         raise ma.ValidationError("Remove the NUL character: text cannot hold it.")
 
 
+# The check every input field of a type gets, whatever else it checks.
+INPUT_BOUNDS: dict[type[fields.Field], Any] = {
+    fields.Integer: _fits_integer_column,
+    fields.Date: _sane_day,
+    fields.String: _no_nul,
+}
+
+
 class InputSchema(ma.Schema):
     """Base of every schema that loads a client's input: integers fit the database's integer
     columns, days stay within FIRST_DAY..LAST_DAY and text holds no NUL character, whatever
@@ -65,12 +73,7 @@ class InputSchema(ma.Schema):
 
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
         """Add the bounds every field of its type must keep."""
-        bounds: dict[type[fields.Field], Any] = {
-            fields.Integer: _fits_integer_column,
-            fields.Date: _sane_day,
-            fields.String: _no_nul,
-        }
-        for kind, check in bounds.items():
+        for kind, check in INPUT_BOUNDS.items():
             if isinstance(field_obj, kind) and check not in field_obj.validators:
                 field_obj.validators.append(check)
 

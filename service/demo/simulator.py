@@ -264,6 +264,13 @@ class Life:
         self.tasks.append(task)
         return task
 
+    def decide(
+        self, task: list[Any], at: float, person: Person, decision: str, comment: str | None = None
+    ) -> None:
+        """Close a task with a person's decision, and put it on the timeline."""
+        task[7:11] = [at, person[0], decision, comment]
+        self.event(at, person[1], decision, comment)
+
     def respond(self, at: float, agent: Person) -> None:
         if self.first_response is None:
             self.first_response, self.responder = at, agent[0]
@@ -485,14 +492,12 @@ class Simulator:
                 admin = self._admin(instance_id)
                 if rng.random() < P_DECLINE:
                     reason = rng.choice(DECLINES)
-                    task[7:11] = [answered, admin[0], "decline", reason]
-                    life.event(answered, admin[1], "decline", reason)
+                    life.decide(task, answered, admin, "decline", reason)
                     life.finish(
                         answered, RequestStatus.REJECTED, rejected_outcome(rule.task, reason)
                     )
                     return life
-                task[7:11] = [answered, admin[0], "grant", None]
-                life.event(answered, admin[1], "grant")
+                life.decide(task, answered, admin, "grant")
                 at = answered
                 cancel = False
             elif step == Step.REVIEW:
@@ -511,8 +516,7 @@ class Simulator:
                 decision = self.review_decision(rng)
                 if decision == "request_info":
                     question = rng.choice(QUESTIONS)
-                    task[7:11] = [decided, agent[0], "request_info", question]
-                    life.event(decided, agent[1], "request_info", question)
+                    life.decide(task, decided, agent, "request_info", question)
                     life.move(decided, RequestStatus.AWAITING_REQUESTER)
                     expiry = decided + INFO_RULE.expiry.total_seconds()
                     info = life.task(INFO_RULE.task, decided, expiry)
@@ -523,8 +527,7 @@ class Simulator:
                     self._remind(life, decided, answered, INFO_RULE)
                     life.pauses.append((decided, answered))
                     answer = rng.choice(ANSWERS)
-                    info[7:11] = [answered, requester[0], "answered", answer]
-                    life.event(answered, requester[1], "answered", answer)
+                    life.decide(info, answered, requester, "answered", answer)
                     task = life.task(rule.task, answered)
                     task[2], task[4] = agent[0], answered
                     life.move(answered, RequestStatus.IN_REVIEW)
@@ -532,14 +535,12 @@ class Simulator:
                     decision = "approve" if rng.random() < AFTER_INFO_APPROVE else "reject"
                 if decision == "reject":
                     reason = rng.choice(REJECTIONS)
-                    task[7:11] = [decided, agent[0], "reject", reason]
-                    life.event(decided, agent[1], "reject", reason)
+                    life.decide(task, decided, agent, "reject", reason)
                     life.finish(
                         decided, RequestStatus.REJECTED, rejected_outcome(rule.task, reason)
                     )
                     return life
-                task[7:11] = [decided, agent[0], "approve", None]
-                life.event(decided, agent[1], "approve")
+                life.decide(task, decided, agent, "approve")
                 first_approver = first_approver or agent
                 at = decided
                 cancel = False
@@ -557,14 +558,12 @@ class Simulator:
                 decided = add(claimed, _lognormal(rng, SECOND_WORK))
                 if rng.random() >= SECOND_APPROVE:
                     reason = rng.choice(REJECTIONS)
-                    task[7:11] = [decided, second[0], "reject", reason]
-                    life.event(decided, second[1], "reject", reason)
+                    life.decide(task, decided, second, "reject", reason)
                     life.finish(
                         decided, RequestStatus.REJECTED, rejected_outcome(rule.task, reason)
                     )
                     return life
-                task[7:11] = [decided, second[0], "approve", None]
-                life.event(decided, second[1], "approve")
+                life.decide(task, decided, second, "approve")
                 at = decided
                 cancel = False
         life.move(at, RequestStatus.APPLYING)
