@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, redirect, request, session, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
@@ -245,6 +245,16 @@ def init_app(app: Flask) -> None:
         return _user_from_bearer() if _has_authorization() else None
 
     login_manager.unauthorized_handler(_unauthorized)
+
+
+def begin_session(user: User) -> None:
+    """Sign the user in to this browser: every way of signing in ends here."""
+    login_user(user)
+
+
+def end_session() -> None:
+    """Sign this browser out."""
+    logout_user()
 
 
 def signed_in_user() -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from domain.sla import SlaState
@@ -51,14 +51,14 @@ def sign_in() -> str | Response | tuple[str, int]:
             "sign_in.html", next_url=next_url, form=typed, errors={}, message=exc.message
         )
         return page, exc.status
-    login_user(user)
+    auth.begin_session(user)
     return redirect(_safe_next(next_url))
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """End the session."""
-    logout_user()
+    auth.end_session()
     flash("You are signed out.")
     return redirect(url_for("web.sign_in"))
 
