@@ -29,7 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     from service import auth, errors, headers, health
     from service.extensions import IdConverter, db, migrate
     from service.temporal import TemporalBridge
-    from service.web import dashboard, queue, views
+    from service.web import dashboard, mfa, queue, views
     from service.web import requests as request_pages
     from workflows.client import TemporalSettings
 
@@ -52,6 +52,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     json_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(mfa.bp)
     app.register_blueprint(request_pages.bp)
     app.register_blueprint(queue.bp)
     app.register_blueprint(dashboard.bp)
