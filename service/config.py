@@ -166,8 +166,9 @@ def _check_oidc(config: dict[str, Any]) -> None:
         return
     if not str(config["OIDC_ISSUER"]).startswith(("https://", "http://")):
         raise ConfigError("LINKDESK_OIDC_ISSUER must be the provider's https:// URL.")
-    if not config["OIDC_CLIENT_ID"]:
-        raise ConfigError("LINKDESK_OIDC_ISSUER is set: set LINKDESK_OIDC_CLIENT_ID too.")
+    for key in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not config[key]:
+            raise ConfigError(f"LINKDESK_OIDC_ISSUER is set: set LINKDESK_{key} too.")
     role = config["OIDC_NEW_USER_ROLE"]
     if role is not None and role not in {r.value for r in OIDC_NEW_USER_ROLES}:
         allowed = ", ".join(sorted(r.value for r in OIDC_NEW_USER_ROLES))

@@ -23,7 +23,7 @@ bp.add_app_template_global(SlaState, "SlaState")
 bp.add_app_template_global(TaskType, "TaskType")
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only redirect to a path on this site after signing in."""
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
@@ -38,7 +38,7 @@ def sign_in() -> str | Response | tuple[str, int]:
     next_url = request.args.get("next")
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(_safe_next(next_url))
+            return redirect(safe_next(next_url))
         return render_template("sign_in.html", next_url=next_url, form={}, errors={})
     typed = {"username": request.form.get("username", "")}
     try:
@@ -52,7 +52,7 @@ def sign_in() -> str | Response | tuple[str, int]:
             "sign_in.html", next_url=next_url, form=typed, errors={}, message=exc.message
         )
         return page, exc.status
-    return mfa_pages.complete_first_factor(user, _safe_next(next_url))
+    return mfa_pages.complete_first_factor(user, safe_next(next_url))
 
 
 @bp.post("/sign-out")
