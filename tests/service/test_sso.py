@@ -8,13 +8,10 @@ import base64
 import hashlib
 import html
 import re
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import oidc_provider_mock
 import pyotp
 import pytest
 import requests
@@ -22,45 +19,23 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from service import create_app
 from service.config import ConfigError
 from service.extensions import db
 from service.models import User
-from tests.conftest import Factory, csrf_token, free_port, sign_in
+from tests.conftest import Factory, csrf_token, free_port, person, sign_in
 
 CLIENT_ID = "linkdesk-tests"
 CLIENT_SECRET = "client-secret-for-tests"
 SSO_NAME = "Example SSO"
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
-    """A real OpenID Connect provider in a thread on a free loopback port; its issuer URL."""
-    server = make_server(
-        "127.0.0.1", free_port(), oidc_provider_mock.app(require_nonce=True), threaded=True
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-    server.server_close()
-
-
-def person(provider: str, sub: str, **claims: Any) -> str:
-    """Tell the provider who `sub` is (the claims its ID tokens will carry)."""
-    answer = requests.put(f"{provider}/users/{sub}", json=claims, timeout=10)
-    assert answer.status_code == 204, answer.text
-    return sub
-
-
 @pytest.fixture
-def sso_app(app: Flask, make_app: Any, provider: str) -> Flask:
+def sso_app(app: Flask, make_app: Any, oidc_provider: str) -> Flask:
     """An app signing in through the provider (beside `app`, which empties the tables after)."""
     app: Flask = make_app(
-        OIDC_ISSUER=provider,
+        OIDC_ISSUER=oidc_provider,
         OIDC_CLIENT_ID=CLIENT_ID,
         OIDC_CLIENT_SECRET=CLIENT_SECRET,
         OIDC_DISPLAY_NAME=SSO_NAME,
@@ -94,14 +69,14 @@ def sign_in_as(client: FlaskClient, sub: str, next_url: str | None = None) -> An
 
 
 def test_the_provider_signs_in_the_user_with_its_email_address(
-    sso_app: Flask, provider: str
+    sso_app: Flask, oidc_provider: str
 ) -> None:
     Factory(sso_app).user("alice", "agent")  # alice@example.test
-    person(provider, "alice-sub", email="Alice@Example.TEST", email_verified=True)
+    person(oidc_provider, "alice-sub", email="Alice@Example.TEST", email_verified=True)
     client = sso_app.test_client()
     authorize_url = to_provider(client, "/sign-in/sso?next=/settings")
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
-    assert authorize_url.startswith(f"{provider}/oauth2/authorize?")
+    assert authorize_url.startswith(f"{oidc_provider}/oauth2/authorize?")
     assert query["client_id"] == CLIENT_ID
     assert query["response_type"] == "code"
     assert set(query["scope"].split()) == {"openid", "email", "profile"}
@@ -125,10 +100,10 @@ def test_the_provider_signs_in_the_user_with_its_email_address(
 
 
 def test_a_user_with_two_factor_sign_in_enters_the_code_after_the_provider(
-    sso_app: Flask, provider: str
+    sso_app: Flask, oidc_provider: str
 ) -> None:
     Factory(sso_app).user("alice", "agent")
-    person(provider, "alice-2fa", email="alice@example.test")
+    person(oidc_provider, "alice-2fa", email="alice@example.test")
     client = sso_app.test_client()
     sign_in(client, "alice")
     settings_token = csrf_token(client, "/settings")
@@ -155,8 +130,10 @@ def test_a_user_with_two_factor_sign_in_enters_the_code_after_the_provider(
     assert client.get("/").status_code == 200
 
 
-def test_an_unknown_person_is_told_so_and_nobody_is_created(sso_app: Flask, provider: str) -> None:
-    person(provider, "stranger", email="stranger@example.test", preferred_username="stranger")
+def test_an_unknown_person_is_told_so_and_nobody_is_created(
+    sso_app: Flask, oidc_provider: str
+) -> None:
+    person(oidc_provider, "stranger", email="stranger@example.test", preferred_username="stranger")
     client = sso_app.test_client()
     back = sign_in_as(client, "stranger")
     assert back.status_code == 401
@@ -169,17 +146,21 @@ def test_an_unknown_person_is_told_so_and_nobody_is_created(sso_app: Flask, prov
 
 
 def test_a_first_sign_in_creates_the_user_when_an_admin_allowed_it(
-    app: Flask, make_app: Any, provider: str
+    app: Flask, make_app: Any, oidc_provider: str
 ) -> None:
     app = make_app(
-        OIDC_ISSUER=provider,
+        OIDC_ISSUER=oidc_provider,
         OIDC_CLIENT_ID=CLIENT_ID,
         OIDC_CLIENT_SECRET=CLIENT_SECRET,
         OIDC_DISPLAY_NAME=SSO_NAME,
         OIDC_NEW_USER_ROLE="agent",
     )
     person(
-        provider, "newcomer", email="New@Example.test", preferred_username="newbie", name="N. Ew"
+        oidc_provider,
+        "newcomer",
+        email="New@Example.test",
+        preferred_username="newbie",
+        name="N. Ew",
     )
     client = app.test_client()
     assert sign_in_as(client, "newcomer").headers["Location"] == "/"
@@ -193,7 +174,7 @@ def test_a_first_sign_in_creates_the_user_when_an_admin_allowed_it(
             "agent",
         )
     # Another address under a username already taken: refused, with the reason.
-    person(provider, "clash", email="other@example.test", preferred_username="newbie")
+    person(oidc_provider, "clash", email="other@example.test", preferred_username="newbie")
     other = app.test_client()
     refused = sign_in_as(other, "clash")
     assert refused.status_code == 401
@@ -202,22 +183,22 @@ def test_a_first_sign_in_creates_the_user_when_an_admin_allowed_it(
 
 @pytest.mark.parametrize("role", ["partner", "instance_admin", "admin", "nobody"])
 def test_only_roles_without_a_scope_may_be_created(
-    base_config: dict[str, Any], provider: str, role: str
+    base_config: dict[str, Any], oidc_provider: str, role: str
 ) -> None:
     with pytest.raises(ConfigError, match="LINKDESK_OIDC_NEW_USER_ROLE"):
         create_app(
             {
                 **base_config,
-                "OIDC_ISSUER": provider,
+                "OIDC_ISSUER": oidc_provider,
                 "OIDC_CLIENT_ID": CLIENT_ID,
                 "OIDC_CLIENT_SECRET": CLIENT_SECRET,
                 "OIDC_NEW_USER_ROLE": role,
             }
         )
     with pytest.raises(ConfigError, match="LINKDESK_OIDC_CLIENT_ID"):
-        create_app({**base_config, "OIDC_ISSUER": provider})
+        create_app({**base_config, "OIDC_ISSUER": oidc_provider})
     with pytest.raises(ConfigError, match="LINKDESK_OIDC_CLIENT_SECRET"):
-        create_app({**base_config, "OIDC_ISSUER": provider, "OIDC_CLIENT_ID": CLIENT_ID})
+        create_app({**base_config, "OIDC_ISSUER": oidc_provider, "OIDC_CLIENT_ID": CLIENT_ID})
 
 
 def test_denied_consent_ends_on_the_sign_in_page(sso_app: Flask) -> None:
@@ -227,9 +208,11 @@ def test_denied_consent_ends_on_the_sign_in_page(sso_app: Flask) -> None:
     assert f"Sign-in with {SSO_NAME} was cancelled." in back.get_data(as_text=True)
 
 
-def test_an_answer_with_a_state_not_started_here_is_refused(sso_app: Flask, provider: str) -> None:
+def test_an_answer_with_a_state_not_started_here_is_refused(
+    sso_app: Flask, oidc_provider: str
+) -> None:
     Factory(sso_app).user("alice", "agent")
-    person(provider, "alice-state", email="alice@example.test")
+    person(oidc_provider, "alice-state", email="alice@example.test")
     victim, attacker = sso_app.test_client(), sso_app.test_client()
     # An answer meant for the attacker's browser, delivered to another one.
     callback = authorise(to_provider(attacker), sub="alice-state")
@@ -244,9 +227,9 @@ def test_an_answer_with_a_state_not_started_here_is_refused(sso_app: Flask, prov
     assert victim.get("/sign-in/sso/callback").status_code == 401
 
 
-def test_an_unverified_email_address_signs_nobody_in(sso_app: Flask, provider: str) -> None:
+def test_an_unverified_email_address_signs_nobody_in(sso_app: Flask, oidc_provider: str) -> None:
     Factory(sso_app).user("alice", "agent")
-    person(provider, "alice-unverified", email="alice@example.test", email_verified=False)
+    person(oidc_provider, "alice-unverified", email="alice@example.test", email_verified=False)
     client = sso_app.test_client()
     refused = sign_in_as(client, "alice-unverified")
     assert refused.status_code == 401
@@ -254,15 +237,15 @@ def test_an_unverified_email_address_signs_nobody_in(sso_app: Flask, provider: s
 
 
 def test_an_id_token_not_signed_by_the_providers_key_is_refused(
-    sso_app: Flask, provider: str
+    sso_app: Flask, oidc_provider: str
 ) -> None:
     """The ID token's signature is checked against the provider's JWKS: with another key
     under the same key ID in its place, the genuine token no longer verifies."""
     Factory(sso_app).user("alice", "agent")
-    person(provider, "alice-jwks", email="alice@example.test")
+    person(oidc_provider, "alice-jwks", email="alice@example.test")
     client = sso_app.test_client()
     authorize_url = to_provider(client)  # discovery has run
-    real = requests.get(f"{provider}/jwks", timeout=10).json()
+    real = requests.get(f"{oidc_provider}/jwks", timeout=10).json()
     impostor = RSAKey.generate_key(2048, {"kid": real["keys"][0].get("kid"), "use": "sig"})
     sso_client = sso_app.extensions["linkdesk.sso"]
     sso_client.server_metadata["jwks"] = {"keys": [impostor.as_dict(private=False)]}
