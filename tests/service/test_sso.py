@@ -20,8 +20,9 @@ from flask.testing import FlaskClient
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
-from service import create_app
+from service import admin, create_app
 from service.config import ConfigError
+from service.errors import Conflict
 from service.extensions import db
 from service.models import User
 from tests.conftest import Factory, csrf_token, free_port, person, sign_in
@@ -270,3 +271,23 @@ def test_an_unreachable_provider_is_a_clear_503(app: Flask, make_app: Any) -> No
 def test_without_a_provider_the_sign_in_page_has_no_button(client: FlaskClient) -> None:
     assert "Sign in with" not in client.get("/sign-in").get_data(as_text=True)
     assert client.get("/sign-in/sso").status_code == 503
+
+
+def test_an_email_address_belongs_to_one_user_and_is_stored_lower_case(
+    app: Flask, make: Factory
+) -> None:
+    make.user("alice", "agent")
+    with app.app_context():
+        with pytest.raises(Conflict, match="Another user has the e-mail address"):
+            admin.create_user(
+                "alias",
+                role="agent",
+                password="pw-long",
+                actor="tests",
+                email="ALICE@example.test ",
+            )
+        db.session.rollback()
+        user = admin.create_user(
+            "bob", role="agent", password="pw-long", actor="tests", email=" Bob@Example.TEST"
+        )
+        assert user.email == "bob@example.test"
