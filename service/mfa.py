@@ -25,7 +25,7 @@ from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import delete, func, or_, select, update
 
-from service import auth
+from service import admin, auth
 from service.errors import Conflict, Forbidden, Unauthorized
 from service.extensions import db
 from service.models import RecoveryCode, SecondFactor, User, utcnow
@@ -156,6 +156,18 @@ def regenerate_recovery_codes(user: User, code: str) -> list[str]:
     codes = _replace_recovery_codes(user)
     db.session.commit()
     return codes
+
+
+def reset(user: User, actor: str) -> bool:
+    """Remove the user's second factor and recovery codes, audited: an operator's remedy for
+    someone who lost both their app and their codes. Whether there was one; not committed."""
+    factor = user.second_factor
+    if factor is None:
+        return False
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.delete(factor)
+    admin.audit(actor, "user.second_factor_reset", user, user.username)
+    return True
 
 
 def verify_sign_in(user: User, code: str) -> None:
