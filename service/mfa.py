@@ -135,6 +135,7 @@ def confirm_enrolment(user: User, code: str) -> list[str]:
     _attempt(user, lambda: _accept_app_code(factor, code))
     factor.enabled_at = utcnow()
     codes = _replace_recovery_codes(user)
+    admin.audit(user.username, "user.second_factor_on", user, user.username)
     db.session.commit()
     return codes
 
@@ -145,6 +146,7 @@ def disable(user: User, code: str) -> None:
     _attempt(user, lambda: _accept_app_code(factor, code) or _use_recovery_code(user, code))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.delete(factor)
+    admin.audit(user.username, "user.second_factor_off", user, user.username)
     db.session.commit()
     db.session.expire(user)
 

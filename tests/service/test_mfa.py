@@ -17,7 +17,7 @@ from sqlalchemy import select
 from service import create_app
 from service.config import ConfigError
 from service.extensions import db
-from service.models import LoginAttempt, RecoveryCode, SecondFactor, User
+from service.models import AuditEvent, LoginAttempt, RecoveryCode, SecondFactor, User
 from service.web.mfa import PENDING
 from tests.conftest import PASSWORD, Factory, api_token, csrf_token, sign_in
 
@@ -226,6 +226,9 @@ def test_turning_off_and_new_recovery_codes_need_a_current_code(
     with app.app_context():
         assert db.session.execute(select(SecondFactor)).first() is None
         assert db.session.execute(select(RecoveryCode)).first() is None
+        actions = db.session.execute(select(AuditEvent.action, AuditEvent.actor)).all()
+        assert ("user.second_factor_on", alice) in actions
+        assert ("user.second_factor_off", alice) in actions
     sign_out(client)
     assert sign_in(client, alice).headers["Location"] == "/"
 
