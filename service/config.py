@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 from sqlalchemy.engine import make_url
@@ -99,6 +100,7 @@ RAW_KEYS = ("METRICS_TOKEN", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
 # Roles a first single sign-on may create: the others need a scope (a partner's console, an
 # instance admin's instances) or are given by hand (admin).
 OIDC_NEW_USER_ROLES = frozenset({Role.AGENT, Role.MANAGER})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: bool = True) -> None:
@@ -164,8 +166,13 @@ def _check_oidc(config: dict[str, Any]) -> None:
     """Refuse an OpenID Connect configuration that could not work."""
     if not config["OIDC_ISSUER"]:
         return
-    if not str(config["OIDC_ISSUER"]).startswith(("https://", "http://")):
-        raise ConfigError("LINKDESK_OIDC_ISSUER must be the provider's https:// URL.")
+    issuer = urlsplit(str(config["OIDC_ISSUER"]))
+    loopback = issuer.scheme == "http" and issuer.hostname in LOOPBACK_HOSTS
+    if not issuer.hostname or (issuer.scheme != "https" and not loopback):
+        raise ConfigError(
+            "LINKDESK_OIDC_ISSUER must be the provider's https:// URL (plain http only on "
+            "this machine's loopback)."
+        )
     for key in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
         if not config[key]:
             raise ConfigError(f"LINKDESK_OIDC_ISSUER is set: set LINKDESK_{key} too.")

@@ -202,6 +202,19 @@ def test_only_roles_without_a_scope_may_be_created(
         create_app({**base_config, "OIDC_ISSUER": oidc_provider, "OIDC_CLIENT_ID": CLIENT_ID})
 
 
+def test_the_issuer_is_https_or_on_loopback(base_config: dict[str, Any]) -> None:
+    for issuer in ("http://login.example.com", "login.example.com", "ftp://127.0.0.1"):
+        with pytest.raises(ConfigError, match="must be the provider's https:// URL"):
+            create_app(
+                {
+                    **base_config,
+                    "OIDC_ISSUER": issuer,
+                    "OIDC_CLIENT_ID": CLIENT_ID,
+                    "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+                }
+            )
+
+
 def test_denied_consent_ends_on_the_sign_in_page(sso_app: Flask) -> None:
     client = sso_app.test_client()
     back = client.get(authorise(to_provider(client), action="deny"))
