@@ -26,11 +26,12 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     config.load(app, overrides, serving=serving)
 
     from service import api as json_api
-    from service import auth, errors, headers, health
+    from service import auth, errors, headers, health, sso
     from service.extensions import IdConverter, db, migrate
     from service.temporal import TemporalBridge
-    from service.web import dashboard, queue, views
+    from service.web import dashboard, mfa, queue, views
     from service.web import requests as request_pages
+    from service.web import sso as sso_pages
     from workflows.client import TemporalSettings
 
     proxies = int(app.config["PROXY_COUNT"])
@@ -52,6 +53,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     json_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(mfa.bp)
+    app.register_blueprint(sso_pages.bp)
+    sso.init_app(app)
     app.register_blueprint(request_pages.bp)
     app.register_blueprint(queue.bp)
     app.register_blueprint(dashboard.bp)

@@ -18,7 +18,14 @@ from service.auth import hash_password
 from service.directory import is_valid_code, normalise_code
 from service.errors import Conflict, Invalid
 from service.extensions import db
-from service.models import AuditEvent, Console, Instance, Relationship, User
+from service.models import (
+    AuditEvent,
+    Console,
+    Instance,
+    Relationship,
+    User,
+    normalise_email,
+)
 
 
 def audit(
@@ -162,6 +169,11 @@ def create_user(
         raise Invalid("The password is too short.", fields={"password": ["At least 4 chars."]})
     if db.session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"There is already a user {username!r}.", fields={"username": ["Taken."]})
+    email = normalise_email(email)
+    if email and db.session.execute(select(User.id).where(User.email == email)).first():
+        raise Conflict(
+            f"Another user has the e-mail address {email}.", fields={"email": ["Taken."]}
+        )
     user = User(
         username=username,
         display_name=(display_name or username).strip(),

@@ -52,16 +52,31 @@ def authenticate(username: str, password: str) -> User:
     """The active user with these credentials, or `Unauthorized`; throttled per user and address.
 
     Every attempt is recorded so the limit holds across all web processes. Failures count
-    from the last success within the window.
+    from the last success within the window. The right password of a user with a second
+    factor is not a success yet: the code that follows is the attempt recorded (see
+    `service.mfa`), so typing the password again does not wipe out wrong codes.
     """
+    username = username.strip()
+    check_throttle(username)
+    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    ok = ok and user is not None and user.active
+    if not ok or user is None:
+        record_attempt(username, succeeded=False)
+        raise Unauthorized(WRONG_CREDENTIALS)
+    if not user.has_second_factor:
+        record_attempt(username, succeeded=True)
+    return user
+
+
+def check_throttle(username: str) -> None:
+    """Refuse a sign-in attempt (`Throttled`) while the username or the address has failed
+    too often within the window."""
     config = current_app.config
     max_failures = int(config["LOGIN_MAX_FAILURES"])
     window = timedelta(seconds=int(config["LOGIN_WINDOW_SECONDS"]))
     now = utcnow()
-    address = _client_address()
-    username = username.strip()
-
-    oldest = _throttle_oldest_failure(username, address, now - window, max_failures)
+    oldest = _throttle_oldest_failure(username, _client_address(), now - window, max_failures)
     if oldest is not None:
         retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
         raise Throttled(
@@ -69,14 +84,15 @@ def authenticate(username: str, password: str) -> User:
             retry_after=retry_after,
         )
 
-    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
-    ok = ok and user is not None and user.active
-    db.session.add(LoginAttempt(username=username, remote_addr=address, succeeded=ok, at=now))
+
+def record_attempt(username: str, *, succeeded: bool) -> None:
+    """Record one sign-in attempt (a password, or a second factor's code) of this address."""
+    db.session.add(
+        LoginAttempt(
+            username=username, remote_addr=_client_address(), succeeded=succeeded, at=utcnow()
+        )
+    )
     db.session.commit()
-    if not ok or user is None:
-        raise Unauthorized(WRONG_CREDENTIALS)
-    return user
 
 
 def _throttle_oldest_failure(

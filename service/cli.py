@@ -109,6 +109,24 @@ def create_user(
     click.echo(f"Created {user.role.value} {user.username}.")
 
 
+@main.command("reset-two-factor")
+@click.argument("username")
+def reset_two_factor(username: str) -> None:
+    """Turn off a user's two-factor sign-in (for a lost app and lost recovery codes)."""
+    from service import mfa
+    from service.extensions import db
+    from service.models import User
+
+    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+    if not mfa.reset(user, actor="cli"):
+        click.echo(f"{username} has no two-factor sign-in.")
+        return
+    db.session.commit()
+    click.echo(f"Two-factor sign-in of {username} is off; they sign in with their password.")
+
+
 @main.command("import-csv")
 @click.argument("kind", type=click.Choice(["consoles", "instances", "relationships"]))
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))

@@ -12,11 +12,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 from sqlalchemy.engine import make_url
 
 from domain.calendar import BusinessCalendar
+from domain.vocabulary import Role
 from service import private_files
 
 ENV_PREFIX = "LINKDESK"
@@ -81,7 +83,24 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # checked in one before_request hook, see service.auth
     # Bearer token Prometheus sends to scrape /metrics; unset: /metrics is open (local runs).
     "METRICS_TOKEN": None,
+    # Roles whose users must sign in with a second factor (comma-separated or a JSON list).
+    "MFA_REQUIRED_ROLES": "",
+    # OpenID Connect sign-in (service.sso); off while OIDC_ISSUER is unset.
+    "OIDC_ISSUER": None,
+    "OIDC_CLIENT_ID": None,
+    "OIDC_CLIENT_SECRET": None,
+    "OIDC_EMAIL_CLAIM": "email",
+    "OIDC_USERNAME_CLAIM": "preferred_username",
+    "OIDC_DISPLAY_NAME": "single sign-on",
+    # Role given to a person the provider knows and LinkDesk does not; unset: nobody is created.
+    "OIDC_NEW_USER_ROLE": None,
 }
+# Secrets and identifiers taken as written: the JSON parsing would turn "12e3" into a number.
+RAW_KEYS = ("METRICS_TOKEN", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+# Roles a first single sign-on may create: the others need a scope (a partner's console, an
+# instance admin's instances) or are given by hand (admin).
+OIDC_NEW_USER_ROLES = frozenset({Role.AGENT, Role.MANAGER})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: bool = True) -> None:
@@ -92,9 +111,9 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: boo
     """
     app.config.from_mapping(copy.deepcopy(DEFAULTS))  # nested defaults stay untouched
     app.config.from_prefixed_env(ENV_PREFIX)
-    # A secret is taken as written: the JSON parsing above would turn "12e3" into a number.
-    if f"{ENV_PREFIX}_METRICS_TOKEN" in os.environ:
-        app.config["METRICS_TOKEN"] = os.environ[f"{ENV_PREFIX}_METRICS_TOKEN"] or None
+    for key in RAW_KEYS:
+        if f"{ENV_PREFIX}_{key}" in os.environ:
+            app.config[key] = os.environ[f"{ENV_PREFIX}_{key}"] or None
     if overrides:
         app.config.from_mapping(overrides)
 
@@ -119,6 +138,51 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None, *, serving: boo
     app.config["SLA_CALENDAR"] = calendar.to_config()
     if app.config["TEMPORAL_API_KEY"] or app.config["TEMPORAL_TLS_CERT"]:
         app.config["TEMPORAL_TLS"] = True
+    app.config["MFA_REQUIRED_ROLES"] = _roles(app.config["MFA_REQUIRED_ROLES"])
+    _check_oidc(app.config)
+
+
+def _roles(value: object) -> frozenset[Role]:
+    """The roles of `MFA_REQUIRED_ROLES`: a comma-separated string or a list of role names."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, list | tuple | set | frozenset):
+        raise ConfigError("LINKDESK_MFA_REQUIRED_ROLES must list role names, e.g. agent,admin")
+    roles = set()
+    for name in names:
+        text = str(name).strip()
+        if not text:
+            continue
+        try:
+            roles.add(Role(text))
+        except ValueError:
+            choices = ", ".join(role.value for role in Role)
+            raise ConfigError(
+                f"LINKDESK_MFA_REQUIRED_ROLES names an unknown role {text!r} (one of: {choices})"
+            ) from None
+    return frozenset(roles)
+
+
+def _check_oidc(config: dict[str, Any]) -> None:
+    """Refuse an OpenID Connect configuration that could not work."""
+    if not config["OIDC_ISSUER"]:
+        return
+    issuer = urlsplit(str(config["OIDC_ISSUER"]))
+    loopback = issuer.scheme == "http" and issuer.hostname in LOOPBACK_HOSTS
+    if not issuer.hostname or (issuer.scheme != "https" and not loopback):
+        raise ConfigError(
+            "LINKDESK_OIDC_ISSUER must be the provider's https:// URL (plain http only on "
+            "this machine's loopback)."
+        )
+    for key in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not config[key]:
+            raise ConfigError(f"LINKDESK_OIDC_ISSUER is set: set LINKDESK_{key} too.")
+    role = config["OIDC_NEW_USER_ROLE"]
+    if role is not None and role not in {r.value for r in OIDC_NEW_USER_ROLES}:
+        allowed = ", ".join(sorted(r.value for r in OIDC_NEW_USER_ROLES))
+        raise ConfigError(
+            f"LINKDESK_OIDC_NEW_USER_ROLE may be {allowed} or unset (nobody is created), "
+            f"not {role!r}: the other roles need a scope or are given by an administrator."
+        )
 
 
 def check_secret_key(key: object) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -142,7 +143,8 @@ class User(UserMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(254))
+    # Stored lower-case (`normalise_email`): single sign-on finds a person by it.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
     console_id: Mapped[int | None] = mapped_column(ForeignKey("consoles.id", ondelete="SET NULL"))
@@ -154,9 +156,54 @@ class User(UserMixin, Model):
         secondary=user_instances, order_by="Instance.code"
     )
 
+    second_factor: Mapped[SecondFactor | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
     @property
     def is_active(self) -> bool:  # Flask-Login reads this to refuse disabled accounts
         return bool(self.active)
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether signing in takes a code from an authenticator app after the password."""
+        return self.second_factor is not None and self.second_factor.enabled_at is not None
+
+
+def normalise_email(email: str | None) -> str | None:
+    """An e-mail address as users store it: trimmed and lower-case, or None when blank."""
+    return (email or "").strip().lower() or None
+
+
+class SecondFactor(Model):
+    """A user's authenticator app (TOTP): its secret, encrypted, and the last time step used.
+
+    Enrolment stores the secret first; `enabled_at` is set once the person confirms a code.
+    """
+
+    __tablename__ = "second_factors"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(Text)  # a Fernet token (service.mfa)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last code accepted: a code is good once.
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(back_populates="second_factor")
+
+
+class RecoveryCode(Model):
+    """A single-use code that stands in for the authenticator app; only its digest is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(Model):

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import oidc_provider_mock
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -34,6 +36,7 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from werkzeug.serving import make_server
 
 from domain.vocabulary import RequestKind, RequestStatus
 from service import admin, create_app
@@ -142,6 +145,29 @@ def chromium() -> Iterator[Browser]:
         browser.close()
     finally:
         playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[str]:
+    """A real OpenID Connect provider (oidc-provider-mock: discovery, authorization code,
+    PKCE, RS256-signed ID tokens, JWKS) in a thread on a free loopback port; its issuer URL.
+    Who signs in is chosen on its authorization form (`sub`), with the claims `person` set."""
+    server = make_server(
+        "127.0.0.1", free_port(), oidc_provider_mock.app(require_nonce=True), threaded=True
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+    server.server_close()
+
+
+def person(provider: str, sub: str, **claims: Any) -> str:
+    """Tell the provider who `sub` is: the claims its ID tokens will carry."""
+    answer = requests.put(f"{provider}/users/{sub}", json=claims, timeout=10)
+    assert answer.status_code == 204, answer.text
+    return sub
 
 
 @pytest.fixture(scope="session")

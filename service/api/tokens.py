@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_login import login_required
 
-from service import auth
+from service import auth, mfa
 from service.api import Blueprint
 from service.api.schemas import (
     UNAVAILABLE,
@@ -26,11 +26,22 @@ blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="AP
 @blp.arguments(TokenCreateSchema)
 @blp.response(201, TokenCreatedSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="Wrong username or password")
+@blp.alt_response(
+    403,
+    schema=ErrorSchema,
+    description="The account signs in with a second factor (or its role requires one): "
+    "create the token on the settings page",
+)
 @blp.alt_response(429, schema=ErrorSchema, description="Too many failed attempts")
 @blp.alt_response(503, **UNAVAILABLE)
 def create_token(body: dict[str, Any]) -> dict[str, Any]:
-    """Create a personal API token from a username and password."""
+    """Create a personal API token from a username and password.
+
+    Not for an account with two-factor sign-in (or whose role requires it): a password alone
+    is not enough, so its tokens are created on the settings page.
+    """
     user = auth.authenticate(body["username"], body["password"])
+    mfa.check_password_may_create_token(user)
     token, secret = auth.create_token(user, body.get("name"))
     return {name: getattr(token, name) for name in TokenSchema().fields} | {"token": secret}
 

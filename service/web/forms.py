@@ -37,6 +37,12 @@ class TokenForm(FormSchema):
     name = fields.String(load_default="", validate=validate.Length(max=100))
 
 
+class CodeForm(FormSchema):
+    """A code from an authenticator app or a recovery code."""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
 class PageForm(FormSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
 

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 from domain.sla import SlaState
 from domain.vocabulary import Role, TaskType
 from service import auth, directory
-from service.errors import Invalid, NotFound, Throttled, Unauthorized
+from service.errors import Forbidden, Invalid, NotFound, Throttled, Unauthorized
+from service.web import mfa as mfa_pages
 from service.web import requests as request_pages
 from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form
 
@@ -22,7 +23,7 @@ bp.add_app_template_global(SlaState, "SlaState")
 bp.add_app_template_global(TaskType, "TaskType")
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only redirect to a path on this site after signing in."""
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
@@ -37,7 +38,7 @@ def sign_in() -> str | Response | tuple[str, int]:
     next_url = request.args.get("next")
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(_safe_next(next_url))
+            return redirect(safe_next(next_url))
         return render_template("sign_in.html", next_url=next_url, form={}, errors={})
     typed = {"username": request.form.get("username", "")}
     try:
@@ -51,8 +52,7 @@ def sign_in() -> str | Response | tuple[str, int]:
             "sign_in.html", next_url=next_url, form=typed, errors={}, message=exc.message
         )
         return page, exc.status
-    auth.begin_session(user)
-    return redirect(_safe_next(next_url))
+    return mfa_pages.complete_first_factor(user, safe_next(next_url))
 
 
 @bp.post("/sign-out")
@@ -76,7 +76,7 @@ def home() -> str | tuple[str, int]:
 @bp.get("/settings")
 @login_required
 def settings() -> str:
-    """Personal settings: profile and API tokens."""
+    """Personal settings: profile, two-factor sign-in and API tokens."""
     user = auth.signed_in_user()
     return render_template("settings.html", user=user, tokens=auth.list_tokens(user), errors={})
 
@@ -87,13 +87,15 @@ def create_token() -> str | tuple[str, int]:
     """Create an API token; its secret is shown on this one page only."""
     user = auth.signed_in_user()
     try:
+        mfa_pages.check_session_passed_second_factor(user)
         form = load_form(TokenForm())
         token, secret = auth.create_token(user, form["name"])
-    except Invalid as exc:
+    except (Invalid, Forbidden) as exc:
+        errors = exc.fields or {"name": [exc.message]}
         page = render_template(
-            "settings.html", user=user, tokens=auth.list_tokens(user), errors=exc.fields
+            "settings.html", user=user, tokens=auth.list_tokens(user), errors=errors
         )
-        return page, 422
+        return page, exc.status
     return render_template(
         "settings.html",
         user=user,

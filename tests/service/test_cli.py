@@ -15,7 +15,16 @@ from domain.vocabulary import Role
 from service.cli import main
 from service.demo import directory as demo
 from service.extensions import db
-from service.models import AuditEvent, Console, Instance, Relationship, User
+from service.models import (
+    AuditEvent,
+    Console,
+    Instance,
+    RecoveryCode,
+    Relationship,
+    SecondFactor,
+    User,
+    utcnow,
+)
 from tests.conftest import Factory
 
 
@@ -183,3 +192,23 @@ def test_operator_commands_need_no_secret_key(
         assert result.exit_code == 0, (args, result.output, result.exception)
     # Flask's `run` would serve requests with this keyless app: it is not offered.
     assert "No such command 'run'" in runner.invoke(main, ["run"]).output
+
+
+def test_reset_two_factor_turns_it_off_audited(app: Flask, make: Factory) -> None:
+    user_id = make.user("alice", "agent")
+    with app.app_context():
+        db.session.add(SecondFactor(user_id=user_id, secret="x", enabled_at=utcnow()))
+        db.session.add(RecoveryCode(user_id=user_id, digest="d" * 64))
+        db.session.commit()
+    result = run(app, "reset-two-factor", "alice")
+    assert result.exit_code == 0, result.output
+    assert "Two-factor sign-in of alice is off" in result.output
+    assert count(app, SecondFactor) == count(app, RecoveryCode) == 0
+    with app.app_context():
+        actions = db.session.execute(select(AuditEvent.action, AuditEvent.actor)).all()
+    assert ("user.second_factor_reset", "cli") in actions
+    again = run(app, "reset-two-factor", "alice")
+    assert "alice has no two-factor sign-in." in again.output
+    unknown = run(app, "reset-two-factor", "nobody")
+    assert unknown.exit_code != 0
+    assert "no user 'nobody'" in unknown.output

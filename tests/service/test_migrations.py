@@ -405,3 +405,56 @@ def test_the_sla_state_migration_keeps_every_row_index_and_id(migrating_app: Fla
         db.session.commit()
         assert request.id == numbers[-1] + 1
         assert request.sla_state is SlaState.OK
+
+
+def _add_users(emails: dict[str, str | None]) -> None:
+    with db.engine.begin() as conn:
+        for username, email in emails.items():
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, display_name, email, password_hash, role, "
+                    "active, created_at) VALUES (:u, :u, :e, 'x', 'agent', :t, :now)"
+                ),
+                {"u": username, "e": email, "t": True, "now": utcnow()},
+            )
+
+
+def _emails() -> dict[str, str | None]:
+    with db.engine.connect() as conn:
+        return dict(conn.execute(text("SELECT username, email FROM users")).all())  # type: ignore[arg-type]
+
+
+def test_the_second_factor_migration_keeps_one_user_per_email_address(
+    migrating_app: Flask, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """0010 stores addresses trimmed and lower-case (blank ones as NULL) under a unique index;
+    when users already share an address it stops, naming it, and changes nothing."""
+    with migrating_app.app_context():
+        upgrade(revision="0008")
+        _add_users({"pat": " Pat@Example.TEST ", "sam": "", "kim": None, "lee": "lee@x.test"})
+        _add_users({"pat2": "pat@example.test"})
+        with pytest.raises(SystemExit):  # Flask-Migrate's answer to a failed migration
+            upgrade(revision="0010")
+        assert "pat@example.test (2 users)" in capfd.readouterr().err
+        db.session.rollback()
+        assert _emails()["pat"] == " Pat@Example.TEST "
+        assert "second_factors" not in inspect(db.engine).get_table_names()
+
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE users SET email = 'pat2@x.test' WHERE username = 'pat2'"))
+        upgrade(revision="0010")
+        assert _emails() == {
+            "pat": "pat@example.test",
+            "sam": None,
+            "kim": None,
+            "lee": "lee@x.test",
+            "pat2": "pat2@x.test",
+        }
+        with pytest.raises(IntegrityError):
+            _add_users({"copy": "lee@x.test"})
+        downgrade(revision="0008")
+        _add_users({"copy": "lee@x.test"})  # no longer held unique
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE username = 'copy'"))
+        upgrade()
+        assert "second_factors" in inspect(db.engine).get_table_names()
