@@ -14,27 +14,12 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from domain.vocabulary import ConsoleType, Role
+from service.audit import audit
 from service.auth import hash_password
 from service.directory import is_valid_code, normalise_code
 from service.errors import Conflict, Invalid
 from service.extensions import db
-from service.models import AuditEvent, Console, Instance, Relationship, User
-
-
-def audit(
-    actor: str, action: str, obj: Any, ref: str, comment: str | None = None, **detail: Any
-) -> None:
-    """Record who changed what, and why when there is a reason."""
-    db.session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            object_type=type(obj).__name__.lower(),
-            object_ref=ref,
-            detail=detail,
-            comment=comment,
-        )
-    )
+from service.models import Console, Instance, Relationship, User
 
 
 def _code(value: str, field: str = "code") -> str:
