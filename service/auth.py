@@ -7,6 +7,7 @@ import hashlib
 import math
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar, cast
 
@@ -19,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from domain.vocabulary import Role
+from service.audit import audit
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
 from service.extensions import SAFE_METHODS, csrf, db, login_manager, reading_only
 from service.models import ApiToken, LoginAttempt, User, utcnow
@@ -35,6 +37,8 @@ WRONG_CREDENTIALS = "Wrong username or password."
 # What a page or resource that the caller's role may not see answers: there is nothing here.
 NOT_HERE = "There is no page at this address."
 INVALID_TOKEN = "The API token is not valid, has expired or was revoked."
+# Who the audit trail names for a sign-in that failed: nobody is known to have tried.
+ANONYMOUS = "anonymous"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -49,60 +53,124 @@ def _client_address() -> str:
 
 
 def authenticate(username: str, password: str) -> User:
-    """The active user with these credentials, or `Unauthorized`; throttled per user and address.
+    """The active user with these credentials, or `Unauthorized`; throttled per username and
+    client address (see `_wait_before_trying`), so a stranger's failures never lock the
+    owner of the account out.
 
-    Every attempt is recorded so the limit holds across all web processes. Failures count
-    from the last success within the window.
+    Every attempt is recorded so the limit holds across all web processes, and audited with
+    the username, the address and why it failed, never the password. An attempt refused
+    while it must wait is not recorded: its wait was audited when it began.
     """
-    config = current_app.config
-    max_failures = int(config["LOGIN_MAX_FAILURES"])
-    window = timedelta(seconds=int(config["LOGIN_WINDOW_SECONDS"]))
     now = utcnow()
     address = _client_address()
     username = username.strip()
-
-    oldest = _throttle_oldest_failure(username, address, now - window, max_failures)
-    if oldest is not None:
-        retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
-        raise Throttled(
-            "Too many failed sign-in attempts. Wait a few minutes and try again.",
-            retry_after=retry_after,
-        )
+    wait = _wait_before_trying(username, address, now)
+    if wait is not None:
+        raise Throttled(_throttled_message(wait.seconds), retry_after=wait.seconds)
 
     user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
-    ok = ok and user is not None and user.active
+    matches = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    ok = matches and user is not None and user.active
     db.session.add(LoginAttempt(username=username, remote_addr=address, succeeded=ok, at=now))
+    via = request.endpoint
+    if ok:
+        audit(username, "sign_in.succeeded", user, username, address=address, via=via)
+    else:
+        why = "unknown_user" if user is None else "deactivated" if matches else "wrong_password"
+        audit(
+            ANONYMOUS,
+            "sign_in.failed",
+            user or User,
+            username,
+            address=address,
+            reason=why,
+            via=via,
+        )
+        db.session.flush()
+        wait = _wait_before_trying(username, address, now)
+        if wait is not None:
+            audit(
+                ANONYMOUS,
+                "sign_in.throttled",
+                user or User,
+                username,
+                address=address,
+                reason=wait.reason,
+                failures=wait.failures,
+                retry_after=wait.seconds,
+                via=via,
+            )
     db.session.commit()
     if not ok or user is None:
         raise Unauthorized(WRONG_CREDENTIALS)
     return user
 
 
-def _throttle_oldest_failure(
-    username: str, address: str, since: datetime, max_failures: int
-) -> datetime | None:
-    """When limiting applies, the oldest failure that still counts; otherwise None."""
+@dataclass(frozen=True)
+class Wait:
+    """How long the next sign-in attempt must wait, after how many failures, and why."""
+
+    seconds: int
+    failures: int
+    reason: str  # "repeated_failures" (this username from this address) or "address_limit"
+
+
+def _wait_before_trying(username: str, address: str, now: datetime) -> Wait | None:
+    """The wait before the next attempt at this username from this address; None if none.
+
+    After `LOGIN_MAX_FAILURES` failures of the username from the address since its last
+    success there, each attempt waits `LOGIN_DELAY_SECONDS` after the last failure, doubled
+    with every further failure up to `LOGIN_MAX_DELAY_SECONDS`. An address failing four
+    times that often with any usernames (spraying passwords across accounts) waits until
+    its oldest failure stops counting. Failures count for `LOGIN_WINDOW_SECONDS`.
+    """
+    config = current_app.config
+    max_failures = int(config["LOGIN_MAX_FAILURES"])
+    window = timedelta(seconds=int(config["LOGIN_WINDOW_SECONDS"]))
+    since = now - window
     last_success = db.session.execute(
         select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
+            LoginAttempt.username == username,
+            LoginAttempt.remote_addr == address,
+            LoginAttempt.succeeded.is_(True),
         )
     ).scalar_one()
-    user_since = max(since, last_success) if last_success else since
-    checks = (
-        (LoginAttempt.username == username, user_since, max_failures),
-        # An address may try several accounts, but not spray passwords across all of them.
-        (LoginAttempt.remote_addr == address, since, max_failures * 4),
-    )
-    for condition, start, limit in checks:
-        count, oldest = db.session.execute(
-            select(func.count(), func.min(LoginAttempt.at)).where(
-                condition, LoginAttempt.succeeded.is_(False), LoginAttempt.at > start
-            )
-        ).one()
-        if count >= limit:
-            return oldest
+    failures, last_failure = db.session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username,
+            LoginAttempt.remote_addr == address,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > (max(since, last_success) if last_success else since),
+        )
+    ).one()
+    if failures >= max_failures:
+        doublings = min(failures - max_failures, 32)
+        delay = min(
+            int(config["LOGIN_DELAY_SECONDS"]) * 2**doublings,
+            int(config["LOGIN_MAX_DELAY_SECONDS"]),
+        )
+        until = last_failure + timedelta(seconds=delay)
+        if until > now:
+            return Wait(_seconds_until(until, now), failures, "repeated_failures")
+    failures, oldest = db.session.execute(
+        select(func.count(), func.min(LoginAttempt.at)).where(
+            LoginAttempt.remote_addr == address,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > since,
+        )
+    ).one()
+    if failures >= max_failures * 4:
+        return Wait(_seconds_until(oldest + window, now), failures, "address_limit")
     return None
+
+
+def _seconds_until(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+def _throttled_message(seconds: int) -> str:
+    wait = f"{seconds} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
+    return f"Too many failed sign-in attempts. Try again in {wait}."
 
 
 def _digest(token: str) -> str:

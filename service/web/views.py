@@ -32,7 +32,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> str | Response | tuple[str, int]:
+def sign_in() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign in with a username and password."""
     next_url = request.args.get("next")
     if request.method == "GET":
@@ -50,7 +50,7 @@ def sign_in() -> str | Response | tuple[str, int]:
         page = render_template(
             "sign_in.html", next_url=next_url, form=typed, errors={}, message=exc.message
         )
-        return page, exc.status
+        return page, exc.status, exc.headers
     auth.begin_session(user)
     return redirect(_safe_next(next_url))
 
