@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_DELAY_SECONDS": 15,
     "LOGIN_MAX_DELAY_SECONDS": 900,
     "LOGIN_WINDOW_SECONDS": 3600,
+    # A session not used for this long is ended; PERMANENT_SESSION_LIFETIME ends any session
+    # that long after sign-in.
+    "SESSION_IDLE_MINUTES": 60,
     # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none, trust nothing).
     "PROXY_COUNT": 0,
     "SESSION_COOKIE_SECURE": False,

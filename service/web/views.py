@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -12,8 +13,15 @@ from domain.sla import SlaState
 from domain.vocabulary import Role, TaskType
 from service import auth, directory
 from service.errors import Invalid, NotFound, Throttled, Unauthorized
+from service.models import User
 from service.web import requests as request_pages
-from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form
+from service.web.forms import (
+    PageForm,
+    RelationshipFilterForm,
+    SignInForm,
+    TokenForm,
+    load_form,
+)
 
 bp = Blueprint("web", __name__)
 # The domain's vocabulary for every template (macros imported without context too), so that no
@@ -73,12 +81,27 @@ def home() -> str | tuple[str, int]:
     return render_template("home.html", user=user)
 
 
+def _settings_page(user: User, **shown: Any) -> str:
+    """The settings page, with what a form just did or refused (`shown`)."""
+    return render_template(
+        "settings.html",
+        **{
+            "user": user,
+            "tokens": auth.list_tokens(user),
+            "sessions": auth.list_sessions(user),
+            "this_session": auth.current_session_id(),
+            "session_rules": auth.session_rules(),
+            "errors": {},
+            **shown,
+        },
+    )
+
+
 @bp.get("/settings")
 @login_required
 def settings() -> str:
-    """Personal settings: profile and API tokens."""
-    user = auth.signed_in_user()
-    return render_template("settings.html", user=user, tokens=auth.list_tokens(user), errors={})
+    """Personal settings: profile, sessions and API tokens."""
+    return _settings_page(auth.signed_in_user())
 
 
 @bp.post("/settings/tokens")
@@ -90,18 +113,8 @@ def create_token() -> str | tuple[str, int]:
         form = load_form(TokenForm())
         token, secret = auth.create_token(user, form["name"])
     except Invalid as exc:
-        page = render_template(
-            "settings.html", user=user, tokens=auth.list_tokens(user), errors=exc.fields
-        )
-        return page, 422
-    return render_template(
-        "settings.html",
-        user=user,
-        tokens=auth.list_tokens(user),
-        errors={},
-        new_token=token,
-        new_secret=secret,
-    )
+        return _settings_page(user, errors=exc.fields), 422
+    return _settings_page(user, new_token=token, new_secret=secret)
 
 
 @bp.post("/settings/tokens/<int:token_id>/revoke")
@@ -111,6 +124,26 @@ def revoke_token(token_id: int) -> Response:
     auth.revoke_token(auth.signed_in_user(), token_id)
     flash("The token was revoked; it no longer works.")
     return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int) -> Response:
+    """End one of your sessions: that browser is signed out."""
+    if auth.end_one_session(auth.signed_in_user(), session_id):
+        flash("You are signed out.")
+        return redirect(url_for("web.sign_in"))
+    flash("The session was ended: that browser is signed out.")
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/sessions/end-all")
+@login_required
+def sign_out_everywhere() -> Response:
+    """End all your sessions, this browser's too."""
+    auth.sign_out_everywhere(auth.signed_in_user())
+    flash("You are signed out everywhere.")
+    return redirect(url_for("web.sign_in"))
 
 
 @bp.get("/directory/consoles")
