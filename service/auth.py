@@ -52,6 +52,7 @@ INVALID_TOKEN = "The API token is not valid, has expired or was revoked."
 ANONYMOUS = "anonymous"
 # Where the session cookie keeps the secret that names its session record (`UserSession`).
 SESSION_KEY = "_session_secret"
+MAX_PASSWORD_LENGTH = 1024
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -184,6 +185,20 @@ def _seconds_until(until: datetime, now: datetime) -> int:
 def _throttled_message(seconds: int) -> str:
     wait = f"{seconds} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
     return f"Too many failed sign-in attempts. Try again in {wait}."
+
+
+def check_new_password(password: str, field: str = "new_password") -> None:
+    """Refuse a password a person may not choose (`Invalid`, the message under `field`)."""
+    shortest = int(current_app.config["PASSWORD_MIN_LENGTH"])
+    if len(password) < shortest:
+        raise Invalid(
+            "The password is too short.", fields={field: [f"At least {shortest} characters."]}
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid(
+            "The password is too long.",
+            fields={field: [f"At most {MAX_PASSWORD_LENGTH} characters."]},
+        )
 
 
 def _digest(token: str) -> str:
@@ -574,6 +589,41 @@ def sign_out_everywhere(user: User) -> int:
     db.session.commit()
     logout_user()
     _forget_browser()
+    return ended
+
+
+def change_password(user: User, current: str, new: str, again: str) -> int:
+    """Change the signed-in user's own password and end their other sessions; how many.
+
+    The current password is checked as a sign-in is (throttled and audited), so a browser
+    left signed in cannot be used to guess it.
+    """
+    problems: dict[str, list[str]] = {}
+    try:
+        check_new_password(new)
+    except Invalid as exc:
+        problems |= exc.fields
+    if not problems and new != again:
+        problems["new_password_again"] = ["The two new passwords differ."]
+    if not problems and new == current:
+        problems["new_password"] = ["Choose a password other than the current one."]
+    try:
+        authenticate(user.username, current)
+    except Unauthorized:
+        problems["current_password"] = ["This is not your current password."]
+    if problems:
+        raise Invalid("The password was not changed.", fields=problems)
+    user.password_hash = hash_password(new)
+    ended = end_sessions(user, SessionEnd.PASSWORD_CHANGED, keep_current=True)
+    audit(
+        user.username,
+        "user.password_changed",
+        user,
+        user.username,
+        sessions_ended=ended,
+        address=_client_address(),
+    )
+    db.session.commit()
     return ended
 
 

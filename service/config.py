@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
     # A session not used for this long is ended; PERMANENT_SESSION_LIFETIME ends any session
     # that long after sign-in.
     "SESSION_IDLE_MINUTES": 60,
+    # Shortest password a person may choose (the settings page, `linkdesk set-password`).
+    "PASSWORD_MIN_LENGTH": 12,
     # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none, trust nothing).
     "PROXY_COUNT": 0,
     "SESSION_COOKIE_SECURE": False,

@@ -17,6 +17,7 @@ from service.models import User
 from service.web import requests as request_pages
 from service.web.forms import (
     PageForm,
+    PasswordForm,
     RelationshipFilterForm,
     SignInForm,
     TokenForm,
@@ -92,6 +93,7 @@ def _settings_page(user: User, **shown: Any) -> str:
             "this_session": auth.current_session_id(),
             "session_rules": auth.session_rules(),
             "errors": {},
+            "password_errors": {},
             **shown,
         },
     )
@@ -100,7 +102,7 @@ def _settings_page(user: User, **shown: Any) -> str:
 @bp.get("/settings")
 @login_required
 def settings() -> str:
-    """Personal settings: profile, sessions and API tokens."""
+    """Personal settings: profile, password, sessions and API tokens."""
     return _settings_page(auth.signed_in_user())
 
 
@@ -123,6 +125,28 @@ def revoke_token(token_id: int) -> Response:
     """Revoke one of your API tokens."""
     auth.revoke_token(auth.signed_in_user(), token_id)
     flash("The token was revoked; it no longer works.")
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/password")
+@login_required
+def change_password() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Change your password; your other sessions are signed out."""
+    user = auth.signed_in_user()
+    try:
+        form = load_form(PasswordForm())
+        ended = auth.change_password(
+            user, form["current_password"], form["new_password"], form["new_password_again"]
+        )
+    except Invalid as exc:
+        return _settings_page(user, password_errors=exc.fields), exc.status
+    except Throttled as exc:
+        return _settings_page(user, password_message=exc.message), exc.status, exc.headers
+    others = {0: "You had no other session.", 1: "Your 1 other session was signed out."}
+    flash(
+        "Your password was changed. "
+        + others.get(ended, f"Your {ended} other sessions were signed out.")
+    )
     return redirect(url_for("web.settings"))
 
 

@@ -1,5 +1,5 @@
-"""Sessions recorded on the server: signing out, everywhere or one browser at a time, the
-idle and absolute limits, and a fresh session (and CSRF secret) at every sign-in."""
+"""Sessions recorded on the server: signing out, everywhere or one browser at a time, password
+changes, the idle and absolute limits, and a fresh session (and CSRF secret) at every sign-in."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from service.auth import SESSION_KEY
 from service.extensions import db
 from service.models import AuditEvent, UserSession, utcnow
-from tests.conftest import Factory, csrf_token, sign_in
+from tests.conftest import PASSWORD, Factory, csrf_token, sign_in
 
+NEW_PASSWORD = "a brand new passphrase"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -157,6 +158,83 @@ def test_settings_list_the_sessions_and_end_one(app: Flask, make: Factory, alice
     signed_out = post(laptop, f"/settings/sessions/{mine.id}/end")
     assert signed_out.headers["Location"] == "/sign-in"
     assert laptop.get("/").status_code == 302
+
+
+def test_changing_the_password_ends_the_other_sessions(
+    app: Flask, make: Factory, alice: str
+) -> None:
+    here, there = signed_in(app, alice), signed_in(app, alice, address="198.51.100.9")
+    changed = post(
+        here,
+        "/settings/password",
+        current_password=PASSWORD,
+        new_password=NEW_PASSWORD,
+        new_password_again=NEW_PASSWORD,
+    )
+    assert changed.headers["Location"] == "/settings"
+    page = here.get("/settings").get_data(as_text=True)
+    assert "Your password was changed. Your 1 other session was signed out." in page
+    assert "Your password was changed" in sent_to_sign_in(there)
+    assert sign_in(browser(app), alice).status_code == 401
+    assert sign_in(browser(app), alice, NEW_PASSWORD).status_code == 302
+    with app.app_context():
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "user.password_changed")
+        ).scalar_one()
+    assert (event.actor, event.detail["sessions_ended"]) == (alice, 1)
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        (
+            {"current_password": "not it", "new_password": NEW_PASSWORD},
+            "current_password",
+            "This is not your current password.",
+        ),
+        ({"new_password": "short"}, "new_password", "At least 12 characters."),
+        (
+            {"new_password_again": NEW_PASSWORD + "!"},
+            "new_password_again",
+            "The two new passwords differ.",
+        ),
+        ({"new_password": PASSWORD}, "new_password", "other than the current one"),
+        ({"current_password": ""}, "current_password", "Type your current password."),
+        ({"new_password_again": ""}, "new_password_again", "Type the new password a second"),
+    ],
+)
+def test_a_password_change_that_cannot_be_made_says_why(
+    app: Flask, alice: str, form: dict[str, str], field: str, message: str
+) -> None:
+    here, there = signed_in(app, alice), signed_in(app, alice)
+    typed = {"current_password": PASSWORD, "new_password": NEW_PASSWORD} | form
+    typed.setdefault("new_password_again", typed["new_password"])
+    response = post(here, "/settings/password", **typed)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'<p class="field-error" id="{field}-error">' in page
+    assert message in page
+    assert 'aria-invalid="true" aria-describedby="' + field + '-error"' in page
+    assert PASSWORD not in page and NEW_PASSWORD not in page  # nothing typed is sent back
+    assert there.get("/").status_code == 200
+    assert sign_in(browser(app), alice).status_code == 302
+
+
+def test_guessing_the_current_password_is_throttled_as_signing_in_is(
+    app: Flask, alice: str
+) -> None:
+    here = signed_in(app, alice)
+    wrong = {"new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD}
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert (
+            post(here, "/settings/password", current_password="guess", **wrong).status_code == 422
+        )
+    throttled = post(here, "/settings/password", current_password=PASSWORD, **wrong)
+    assert throttled.status_code == 429
+    assert int(throttled.headers["Retry-After"]) > 0
+    assert "Too many failed sign-in attempts" in throttled.get_data(as_text=True)
+    # The password is unchanged (tried from another address, which is not throttled).
+    assert sign_in(browser(app, address="192.0.2.99"), alice, NEW_PASSWORD).status_code == 401
 
 
 def age_session(app: Flask, username: str, **ago: timedelta) -> None:

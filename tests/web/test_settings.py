@@ -1,4 +1,5 @@
-"""The settings page in a real browser: where you are signed in and ending a session elsewhere."""
+"""The settings page in a real browser: where you are signed in, ending a session elsewhere,
+changing your password and signing out everywhere."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Factory
+from tests.conftest import PASSWORD, Factory
 from tests.web.conftest import PHONE, Shoot, sign_in
+
+NEW_PASSWORD = "a brand new passphrase"
 
 
 def open_settings(page: Page) -> None:
@@ -57,3 +60,48 @@ def test_sessions_are_listed_and_ended_from_another_browser(
         "This session was ended from the settings page. Sign in again to continue."
     )
     shoot(phone, "phone-signed-out")
+
+
+@pytest.mark.browser
+def test_password_change_then_sign_out_everywhere(
+    open_page: Callable[..., Page], shoot: Shoot, demo_directory: Factory
+) -> None:
+    page, other = open_page(), open_page()
+    sign_in(page, shoot, "agent")
+    sign_in(other, shoot, "agent")
+    open_settings(page)
+
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=False).first.fill(NEW_PASSWORD)
+    page.get_by_label("New password again").fill(NEW_PASSWORD + "?")
+    page.get_by_role("button", name="Change password").click()
+    again = page.get_by_label("New password again")
+    expect(again).to_have_attribute("aria-invalid", "true")
+    expect(again).to_have_accessible_description("The two new passwords differ.")
+    shoot(page, "passwords-differ")
+
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=False).first.fill(NEW_PASSWORD)
+    again.fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Your password was changed. Your 1 other session was signed out."
+    )
+    expect(page.get_by_role("table", name="Your sessions").locator("tbody tr")).to_have_count(1)
+    shoot(page, "password-changed")
+
+    other.reload()
+    expect(other.get_by_role("status")).to_contain_text("Your password was changed")
+    other.get_by_label("Username").fill("agent")
+    other.get_by_label("Password").fill(NEW_PASSWORD)
+    other.get_by_role("button", name="Sign in").click()
+    expect(other.get_by_role("heading", level=1)).to_contain_text("Welcome")
+
+    page.get_by_role("button", name="Sign out everywhere").click()
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    expect(page.get_by_role("status")).to_have_text("You are signed out everywhere.")
+    shoot(page, "signed-out-everywhere")
+    other.reload()
+    expect(other.get_by_role("status")).to_have_text(
+        "You signed out everywhere. Sign in again to continue."
+    )
