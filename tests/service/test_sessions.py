@@ -4,6 +4,7 @@ changes, the idle and absolute limits, and a fresh session (and CSRF secret) at 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 from service.auth import SESSION_KEY
 from service.extensions import db
 from service.models import AuditEvent, UserSession, utcnow
-from tests.conftest import PASSWORD, Factory, csrf_token, sign_in
+from tests.conftest import PASSWORD, Factory, api_token, csrf_token, sign_in
 
 NEW_PASSWORD = "a brand new passphrase"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -290,6 +291,25 @@ def test_signing_in_starts_a_fresh_session_and_csrf_secret(app: Flask, alice: st
         "/settings/tokens", data={"name": "x", "csrf_token": csrf_token(client, "/")}
     )
     assert fresh.status_code == 200
+
+
+def test_a_deactivated_users_sessions_and_tokens_stop_at_once(app: Flask, alice: str) -> None:
+    client = signed_in(app, alice)
+    token = api_token(browser(app), alice)
+    with app.app_context():
+        from service import admin
+
+        user = admin.find_user(alice)
+        assert admin.set_active(user, False, actor="tests") == 1
+        db.session.commit()
+    assert "Your account was deactivated" in sent_to_sign_in(client)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+    with app.app_context():
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "user.deactivated")
+        ).scalar_one()
+    assert json.loads(json.dumps(event.detail)) == {"sessions_ended": 1}
 
 
 def test_a_cookie_from_before_recorded_sessions_signs_nobody_in(
