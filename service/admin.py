@@ -14,34 +14,12 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from domain.vocabulary import ConsoleType, Role
-from service.auth import hash_password
+from service.audit import audit
+from service.auth import SessionEnd, check_new_password, end_sessions, hash_password
 from service.directory import is_valid_code, normalise_code
-from service.errors import Conflict, Invalid
+from service.errors import Conflict, Invalid, NotFound
 from service.extensions import db
-from service.models import (
-    AuditEvent,
-    Console,
-    Instance,
-    Relationship,
-    User,
-    normalise_email,
-)
-
-
-def audit(
-    actor: str, action: str, obj: Any, ref: str, comment: str | None = None, **detail: Any
-) -> None:
-    """Record who changed what, and why when there is a reason."""
-    db.session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            object_type=type(obj).__name__.lower(),
-            object_ref=ref,
-            detail=detail,
-            comment=comment,
-        )
-    )
+from service.models import Console, Instance, Relationship, User, normalise_email
 
 
 def _code(value: str, field: str = "code") -> str:
@@ -195,6 +173,40 @@ def create_user(
     )
     db.session.flush()
     return user
+
+
+def find_user(username: str) -> User:
+    """The user with this username, or `NotFound`."""
+    user = db.session.execute(
+        select(User).where(User.username == username.strip())
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"There is no user {username!r}.")
+    return user
+
+
+def reset_password(user: User, password: str, actor: str) -> int:
+    """Give the user a new password and end all their sessions; how many were ended."""
+    check_new_password(password, field="password")
+    user.password_hash = hash_password(password)
+    ended = end_sessions(user, SessionEnd.PASSWORD_RESET)
+    audit(actor, "user.password_reset", user, user.username, sessions_ended=ended)
+    db.session.flush()
+    return ended
+
+
+def set_active(user: User, active: bool, actor: str) -> int:
+    """Let the user sign in and use their API tokens again, or stop them at once: a
+    deactivation ends all their sessions (how many is returned), and their tokens are
+    refused while they stay inactive."""
+    if bool(user.active) == active:
+        return 0
+    user.active = active
+    ended = 0 if active else end_sessions(user, SessionEnd.DEACTIVATED)
+    action = "user.activated" if active else "user.deactivated"
+    audit(actor, action, user, user.username, sessions_ended=ended)
+    db.session.flush()
+    return ended
 
 
 _TRUE = {"true", "yes", "1", "y"}

@@ -8,6 +8,8 @@ which would serve with it, is left out: `linkdesk up` or gunicorn serve, with a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO
 
@@ -74,7 +76,6 @@ def create_user(
     """Create a user with a role and its scope."""
     from service import admin
     from service.directory import normalise_code
-    from service.errors import ServiceError
     from service.extensions import db
     from service.models import Console, Instance
 
@@ -90,7 +91,7 @@ def create_user(
     unknown = sorted(set(codes) - {i.code for i in instances})
     if unknown:
         raise click.BadParameter(f"no instance {', '.join(unknown)}", param_hint="--instance")
-    try:
+    with _refusals_reported():
         user = admin.create_user(
             username,
             role=role,
@@ -101,25 +102,80 @@ def create_user(
             console=console,
             instances=instances,
         )
+    click.echo(f"Created {user.role.value} {user.username}.")
+
+
+@main.command("set-password")
+@click.argument("username")
+@click.password_option(help="Prompted for when not given")
+def set_password(username: str, password: str) -> None:
+    """Give a user a new password, signing them out everywhere."""
+    from service import admin
+
+    with _refusals_reported():
+        ended = admin.reset_password(admin.find_user(username), password, actor="cli")
+    click.echo(f"Password of {username} changed; {_sessions(ended)} ended.")
+
+
+@main.command("deactivate-user")
+@click.argument("username")
+def deactivate_user(username: str) -> None:
+    """Stop a user from signing in or using their API tokens, and end their sessions."""
+    from service import admin
+
+    with _refusals_reported():
+        user = admin.find_user(username)
+        if not user.active:
+            click.echo(f"{username} is already deactivated.")
+            return
+        ended = admin.set_active(user, False, actor="cli")
+    click.echo(f"Deactivated {username}; {_sessions(ended)} ended, API tokens refused.")
+
+
+@main.command("activate-user")
+@click.argument("username")
+def activate_user(username: str) -> None:
+    """Let a deactivated user sign in and use their API tokens again."""
+    from service import admin
+
+    with _refusals_reported():
+        user = admin.find_user(username)
+        if user.active:
+            click.echo(f"{username} is already active.")
+            return
+        admin.set_active(user, True, actor="cli")
+    click.echo(f"Activated {username}.")
+
+
+@contextmanager
+def _refusals_reported() -> Iterator[None]:
+    """Commit what the block did, or roll it back and report the refusal as the command's
+    error."""
+    from service.errors import ServiceError
+    from service.extensions import db
+
+    try:
+        yield
     except ServiceError as exc:
         db.session.rollback()
         details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
         raise click.ClickException(f"{exc.message} {details}".strip()) from None
     db.session.commit()
-    click.echo(f"Created {user.role.value} {user.username}.")
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session" + ("" if count == 1 else "s")
 
 
 @main.command("reset-two-factor")
 @click.argument("username")
 def reset_two_factor(username: str) -> None:
     """Turn off a user's two-factor sign-in (for a lost app and lost recovery codes)."""
-    from service import mfa
+    from service import admin, mfa
     from service.extensions import db
-    from service.models import User
 
-    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None:
-        raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+    with _refusals_reported():
+        user = admin.find_user(username)
     if not mfa.reset(user, actor="cli"):
         click.echo(f"{username} has no two-factor sign-in.")
         return

@@ -68,8 +68,18 @@ DEFAULTS: dict[str, Any] = {
         "end": "17:00",
         "holidays": [],
     },
+    # Sign-in throttling (service.auth.authenticate): failed attempts per username and client
+    # address before each further attempt waits, that wait doubling with every failure up to
+    # the longest; how long a failure counts. One address may fail four times as often in all.
     "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_DELAY_SECONDS": 15,
+    "LOGIN_MAX_DELAY_SECONDS": 900,
+    "LOGIN_WINDOW_SECONDS": 3600,
+    # A session not used for this long is ended; PERMANENT_SESSION_LIFETIME ends any session
+    # that long after sign-in.
+    "SESSION_IDLE_MINUTES": 60,
+    # Shortest password a person may choose (the settings page, `linkdesk set-password`).
+    "PASSWORD_MIN_LENGTH": 12,
     # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none, trust nothing).
     "PROXY_COUNT": 0,
     "SESSION_COOKIE_SECURE": False,

@@ -187,7 +187,7 @@ def _attempt(user: User, check: Callable[[], bool]) -> None:
     """Run one throttled check of a code, recorded as a sign-in attempt of the user."""
     auth.check_throttle(user.username)
     ok = check()
-    auth.record_attempt(user.username, succeeded=ok)
+    auth.record_attempt(user.username, user, succeeded=ok, reason="wrong_code")
     if not ok:
         raise Unauthorized(WRONG_CODE)
 

@@ -34,6 +34,7 @@ from domain.kinds import missing_for_slide_in
 from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
 from service.extensions import MAX_ID, Model, db
+from service.user_agents import describe_user_agent
 
 
 def utcnow() -> datetime:
@@ -226,6 +227,32 @@ class ApiToken(Model):
     def usable_at(self, when: datetime) -> bool:
         """Whether the token authenticates at the given time."""
         return self.revoked_at is None and self.expires_at > when
+
+
+class UserSession(Model):
+    """A signed-in browser: the session cookie names it by a random secret whose SHA-256
+    digest alone is stored, and every request checks it, so ending it here signs that browser
+    out at once, wherever its cookie has been copied to."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(256))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it ended: one of `service.auth.SessionEnd`.
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def device(self) -> str:
+        """The browser and system, in a few words."""
+        return describe_user_agent(self.user_agent)
 
 
 class LoginAttempt(Model):

@@ -14,6 +14,7 @@ from marshmallow import fields, validate
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
 from service.api.schemas import InputSchema, RefField, RequestFilterArgs
+from service.auth import MAX_PASSWORD_LENGTH
 from service.errors import Invalid, NotFound, ServiceError
 from service.metrics.selection import GROUPINGS
 
@@ -30,7 +31,27 @@ class FormSchema(InputSchema):
 
 class SignInForm(FormSchema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    password = fields.String(
+        required=True, validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH)
+    )
+
+
+class PasswordForm(FormSchema):
+    current_password = fields.String(
+        required=True,
+        validate=validate.Length(max=MAX_PASSWORD_LENGTH),
+        error_messages={"required": "Type your current password."},
+    )
+    new_password = fields.String(
+        required=True,
+        validate=validate.Length(max=MAX_PASSWORD_LENGTH),
+        error_messages={"required": "Choose a new password."},
+    )
+    new_password_again = fields.String(
+        required=True,
+        validate=validate.Length(max=MAX_PASSWORD_LENGTH),
+        error_messages={"required": "Type the new password a second time."},
+    )
 
 
 class TokenForm(FormSchema):

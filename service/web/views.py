@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -12,9 +13,17 @@ from domain.sla import SlaState
 from domain.vocabulary import Role, TaskType
 from service import auth, directory
 from service.errors import Forbidden, Invalid, NotFound, Throttled, Unauthorized
+from service.models import User
 from service.web import mfa as mfa_pages
 from service.web import requests as request_pages
-from service.web.forms import PageForm, RelationshipFilterForm, SignInForm, TokenForm, load_form
+from service.web.forms import (
+    PageForm,
+    PasswordForm,
+    RelationshipFilterForm,
+    SignInForm,
+    TokenForm,
+    load_form,
+)
 
 bp = Blueprint("web", __name__)
 # The domain's vocabulary for every template (macros imported without context too), so that no
@@ -33,7 +42,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> str | Response | tuple[str, int]:
+def sign_in() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Sign in with a username and password."""
     next_url = request.args.get("next")
     if request.method == "GET":
@@ -51,7 +60,7 @@ def sign_in() -> str | Response | tuple[str, int]:
         page = render_template(
             "sign_in.html", next_url=next_url, form=typed, errors={}, message=exc.message
         )
-        return page, exc.status
+        return page, exc.status, exc.headers
     return mfa_pages.complete_first_factor(user, safe_next(next_url))
 
 
@@ -73,12 +82,28 @@ def home() -> str | tuple[str, int]:
     return render_template("home.html", user=user)
 
 
+def _settings_page(user: User, **shown: Any) -> str:
+    """The settings page, with what a form just did or refused (`shown`)."""
+    return render_template(
+        "settings.html",
+        **{
+            "user": user,
+            "tokens": auth.list_tokens(user),
+            "sessions": auth.list_sessions(user),
+            "this_session": auth.current_session_id(),
+            "session_rules": auth.session_rules(),
+            "errors": {},
+            "password_errors": {},
+            **shown,
+        },
+    )
+
+
 @bp.get("/settings")
 @login_required
 def settings() -> str:
-    """Personal settings: profile, two-factor sign-in and API tokens."""
-    user = auth.signed_in_user()
-    return render_template("settings.html", user=user, tokens=auth.list_tokens(user), errors={})
+    """Personal settings: profile, two-factor sign-in, password, sessions and API tokens."""
+    return _settings_page(auth.signed_in_user())
 
 
 @bp.post("/settings/tokens")
@@ -91,19 +116,8 @@ def create_token() -> str | tuple[str, int]:
         form = load_form(TokenForm())
         token, secret = auth.create_token(user, form["name"])
     except (Invalid, Forbidden) as exc:
-        errors = exc.fields or {"name": [exc.message]}
-        page = render_template(
-            "settings.html", user=user, tokens=auth.list_tokens(user), errors=errors
-        )
-        return page, exc.status
-    return render_template(
-        "settings.html",
-        user=user,
-        tokens=auth.list_tokens(user),
-        errors={},
-        new_token=token,
-        new_secret=secret,
-    )
+        return _settings_page(user, errors=exc.fields or {"name": [exc.message]}), exc.status
+    return _settings_page(user, new_token=token, new_secret=secret)
 
 
 @bp.post("/settings/tokens/<int:token_id>/revoke")
@@ -113,6 +127,48 @@ def revoke_token(token_id: int) -> Response:
     auth.revoke_token(auth.signed_in_user(), token_id)
     flash("The token was revoked; it no longer works.")
     return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/password")
+@login_required
+def change_password() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Change your password; your other sessions are signed out."""
+    user = auth.signed_in_user()
+    try:
+        form = load_form(PasswordForm())
+        ended = auth.change_password(
+            user, form["current_password"], form["new_password"], form["new_password_again"]
+        )
+    except Invalid as exc:
+        return _settings_page(user, password_errors=exc.fields), exc.status
+    except Throttled as exc:
+        return _settings_page(user, password_message=exc.message), exc.status, exc.headers
+    others = {0: "You had no other session.", 1: "Your 1 other session was signed out."}
+    flash(
+        "Your password was changed. "
+        + others.get(ended, f"Your {ended} other sessions were signed out.")
+    )
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int) -> Response:
+    """End one of your sessions: that browser is signed out."""
+    if auth.end_one_session(auth.signed_in_user(), session_id):
+        flash("You are signed out.")
+        return redirect(url_for("web.sign_in"))
+    flash("The session was ended: that browser is signed out.")
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/sessions/end-all")
+@login_required
+def sign_out_everywhere() -> Response:
+    """End all your sessions, this browser's too."""
+    auth.sign_out_everywhere(auth.signed_in_user())
+    flash("You are signed out everywhere.")
+    return redirect(url_for("web.sign_in"))
 
 
 @bp.get("/directory/consoles")

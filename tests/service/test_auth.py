@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.extensions import db
-from service.models import ApiToken, utcnow
+from service.models import ApiToken, AuditEvent, LoginAttempt, User, utcnow
 from tests.conftest import PASSWORD, Factory, api_token, csrf_token, sign_in
 
 
@@ -65,6 +66,149 @@ def test_repeated_failures_are_throttled_with_retry_after(client: FlaskClient, a
     page = sign_in(client, alice)
     assert page.status_code == 429
     assert "Too many failed sign-in attempts" in page.get_data(as_text=True)
+
+
+def from_address(app: Flask, address: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def fail(client: FlaskClient, username: str) -> Any:
+    return client.post("/api/v1/tokens", json={"username": username, "password": "guess"})
+
+
+def age_attempts(app: Flask, seconds: float) -> None:
+    """Move every recorded sign-in attempt this many seconds into the past."""
+    with app.app_context():
+        for attempt in db.session.execute(db.select(LoginAttempt)).scalars():
+            attempt.at -= timedelta(seconds=seconds)
+        db.session.commit()
+
+
+def test_a_strangers_failures_never_lock_the_owner_out(
+    app: Flask, client: FlaskClient, alice: str
+) -> None:
+    stranger = from_address(app, "203.0.113.66")
+    for _ in range(12):
+        fail(stranger, alice)
+    assert fail(stranger, alice).status_code == 429
+    # The owner, at an address that has not been failing, signs in on the page and the API.
+    assert sign_in(client, alice).status_code == 302
+    assert api_token(client, alice).startswith("ldk_")
+    # ... while the stranger still waits, correct password or not.
+    throttled = stranger.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD})
+    assert throttled.status_code == 429
+
+
+def test_each_further_failure_doubles_the_wait_up_to_the_longest(
+    app: Flask, client: FlaskClient, alice: str
+) -> None:
+    for _ in range(4):
+        assert fail(client, alice).status_code == 401
+    waits = []
+    for _ in range(9):
+        assert fail(client, alice).status_code == 401
+        refused = fail(client, alice)
+        assert refused.status_code == 429
+        waits.append(int(refused.headers["Retry-After"]))
+        age_attempts(app, waits[-1])  # the wait is over
+    assert waits == [15, 30, 60, 120, 240, 480, 900, 900, 900]
+
+
+def test_the_delays_are_settings(make_app: Any, alice: str) -> None:
+    app = make_app(LOGIN_MAX_FAILURES=2, LOGIN_DELAY_SECONDS=3, LOGIN_MAX_DELAY_SECONDS=5)
+    client = app.test_client()
+    waits = []
+    for _ in range(4):
+        fail(client, alice)
+        if (refused := fail(client, alice)).status_code == 429:
+            waits.append(int(refused.headers["Retry-After"]))
+            age_attempts(app, waits[-1])
+    assert waits == [3, 5, 5]
+
+
+def test_an_address_spraying_many_accounts_is_throttled(
+    app: Flask, client: FlaskClient, make: Factory, alice: str
+) -> None:
+    sprayer = from_address(app, "198.51.100.13")
+    for number in range(20):
+        assert fail(sprayer, f"user{number}").status_code == 401
+    refused = sprayer.post("/api/v1/tokens", json={"username": alice, "password": PASSWORD})
+    assert refused.status_code == 429
+    assert 3500 < int(refused.headers["Retry-After"]) <= 3600
+    assert api_token(client, alice)  # another address is not concerned
+    with app.app_context():
+        events = db.session.execute(
+            db.select(AuditEvent).where(AuditEvent.action == "sign_in.throttled")
+        ).scalars()
+        reasons = [(e.object_ref, e.detail["reason"]) for e in events]
+    assert reasons == [("user19", "address_limit")]
+
+
+def test_every_429_of_sign_in_says_when_to_retry(
+    app: Flask, client: FlaskClient, alice: str
+) -> None:
+    for _ in range(5):
+        fail(client, alice)
+    api = fail(client, alice)
+    page = sign_in(client, alice)
+    assert api.status_code == page.status_code == 429
+    assert api.headers["Retry-After"] == page.headers["Retry-After"] == "15"
+    assert "Try again in 15 seconds." in page.get_data(as_text=True)
+    assert (
+        api.json["error"]["message"] == "Too many failed sign-in attempts. Try again in 15 seconds."
+    )
+
+
+def test_sign_ins_failures_and_throttling_are_audited_without_passwords(
+    app: Flask, client: FlaskClient, make: Factory, alice: str
+) -> None:
+    make.user("carol", "agent")
+    with app.app_context():
+        user = db.session.execute(db.select(User).filter_by(username="carol")).scalar_one()
+        user.active = False
+        db.session.commit()
+    stranger = from_address(app, "203.0.113.9")
+    stranger.post("/api/v1/tokens", json={"username": "carol", "password": PASSWORD})
+    stranger.post("/api/v1/tokens", json={"username": "nobody", "password": "hunter2-secret"})
+    for _ in range(5):
+        fail(stranger, alice)
+    fail(stranger, alice)  # refused while it waits: its wait was audited already
+    sign_in(client, alice)
+    with app.app_context():
+        events = db.session.execute(
+            db.select(AuditEvent)
+            .where(AuditEvent.action.startswith("sign_in."))
+            .order_by(AuditEvent.id)
+        ).scalars()
+        seen = [
+            (
+                e.action,
+                e.actor,
+                e.object_type,
+                e.object_ref,
+                e.detail.get("address"),
+                e.detail.get("reason"),
+            )
+            for e in events
+        ]
+        stored = json.dumps(
+            [
+                (e.actor, e.object_ref, e.detail, e.comment)
+                for e in db.session.execute(db.select(AuditEvent)).scalars()
+            ]
+        )
+    failed = ("sign_in.failed", "anonymous", "user")
+    assert seen == [
+        (*failed, "carol", "203.0.113.9", "deactivated"),
+        (*failed, "nobody", "203.0.113.9", "unknown_user"),
+        *[(*failed, alice, "203.0.113.9", "wrong_password")] * 5,
+        ("sign_in.throttled", "anonymous", "user", alice, "203.0.113.9", "repeated_failures"),
+        ("sign_in.succeeded", alice, "user", alice, "127.0.0.1", None),
+    ]
+    for password in (PASSWORD, "hunter2-secret", "guess"):
+        assert password not in stored
 
 
 def test_a_success_resets_the_failure_count(client: FlaskClient, alice: str) -> None:

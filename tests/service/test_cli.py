@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from domain.vocabulary import Role
@@ -25,7 +27,7 @@ from service.models import (
     User,
     utcnow,
 )
-from tests.conftest import Factory
+from tests.conftest import PASSWORD, Factory, api_token, sign_in
 
 
 def run(app: Flask, *args: str, input: str | None = None) -> Result:
@@ -211,4 +213,81 @@ def test_reset_two_factor_turns_it_off_audited(app: Flask, make: Factory) -> Non
     assert "alice has no two-factor sign-in." in again.output
     unknown = run(app, "reset-two-factor", "nobody")
     assert unknown.exit_code != 0
-    assert "no user 'nobody'" in unknown.output
+    assert "There is no user 'nobody'." in unknown.output
+
+
+def signed_in_browser(app: Flask, username: str, password: str = PASSWORD) -> FlaskClient:
+    client = app.test_client()
+    assert sign_in(client, username, password).status_code == 302
+    assert client.get("/").status_code == 200
+    return client
+
+
+def test_set_password_signs_the_user_out_everywhere(app: Flask, make: Factory) -> None:
+    make.user("agent7", "agent")
+    laptop, phone = signed_in_browser(app, "agent7"), signed_in_browser(app, "agent7")
+    new = "an operator's new passphrase"
+    result = run(app, "set-password", "agent7", input=f"{new}\n{new}\n")
+    assert result.exit_code == 0, result.output
+    assert "Password of agent7 changed; 2 sessions ended." in result.output
+    for browser in (laptop, phone):
+        assert browser.get("/").status_code == 302
+    assert sign_in(app.test_client(), "agent7").status_code == 401
+    signed_in_browser(app, "agent7", new)
+    with app.app_context():
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "user.password_reset")
+        ).scalar_one()
+    assert (event.actor, event.object_ref, event.detail) == ("cli", "agent7", {"sessions_ended": 2})
+    assert new not in json.dumps(event.detail)
+
+
+def test_set_password_refuses_a_short_password_or_an_unknown_user(
+    app: Flask, make: Factory
+) -> None:
+    make.user("agent7", "agent")
+    browser = signed_in_browser(app, "agent7")
+    short = run(app, "set-password", "agent7", input="tiny\ntiny\n")
+    assert short.exit_code != 0
+    assert "The password is too short. password: At least 12 characters." in short.output
+    unknown = run(app, "set-password", "nobody", "--password", "long enough password")
+    assert unknown.exit_code != 0
+    assert "There is no user 'nobody'." in unknown.output
+    assert browser.get("/").status_code == 200  # nothing changed
+    signed_in_browser(app, "agent7")
+
+
+def test_deactivate_user_ends_sessions_and_tokens_until_activated(
+    app: Flask, make: Factory
+) -> None:
+    make.user("agent7", "agent")
+    browser = signed_in_browser(app, "agent7")
+    token = api_token(app.test_client(), "agent7")
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    result = run(app, "deactivate-user", "agent7")
+    assert result.exit_code == 0, result.output
+    assert "Deactivated agent7; 1 session ended, API tokens refused." in result.output
+    assert browser.get("/").status_code == 302
+    assert app.test_client().get("/api/v1/me", headers=bearer).status_code == 401
+    assert sign_in(app.test_client(), "agent7").status_code == 401
+    assert "agent7 is already deactivated." in run(app, "deactivate-user", "agent7").output
+
+    result = run(app, "activate-user", "agent7")
+    assert result.exit_code == 0, result.output
+    assert "Activated agent7." in result.output
+    assert app.test_client().get("/api/v1/me", headers=bearer).status_code == 200
+    assert browser.get("/").status_code == 302  # ended sessions stay ended
+    signed_in_browser(app, "agent7")
+    assert "agent7 is already active." in run(app, "activate-user", "agent7").output
+    assert run(app, "activate-user", "nobody").exit_code != 0
+    with app.app_context():
+        actions = db.session.execute(
+            select(AuditEvent.action, AuditEvent.actor, AuditEvent.detail).where(
+                AuditEvent.action.in_(["user.deactivated", "user.activated"])
+            )
+        ).all()
+    assert actions == [
+        ("user.deactivated", "cli", {"sessions_ended": 1}),
+        ("user.activated", "cli", {"sessions_ended": 0}),
+    ]

@@ -74,7 +74,7 @@ def test_setting_up_and_signing_in_with_an_authenticator_app(
     page.get_by_role("link", name="I have kept them").click()
     expect(page.get_by_text("10 unused recovery codes")).to_be_visible()
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -133,7 +133,7 @@ def test_signing_in_through_the_provider(
         # The provider's own pages are not LinkDesk's: only LinkDesk's must keep its policy.
         assert [p for p in problems if p.startswith(base_url)] == []
 
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         page.get_by_role("link", name="Sign in with Example SSO").click()
         page.get_by_role("button", name="Deny").click()
         expect(page.get_by_role("alert")).to_have_text("Sign-in with Example SSO was cancelled.")

@@ -10,7 +10,7 @@ NULL, and a unique index holds them. When two users already share an address the
 stops, naming them, and changes nothing: which of them keeps it is for an administrator.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 22:00:00
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
