@@ -138,11 +138,6 @@ class Action:
             return True
         return self.action == "file" and len(self.statuses) > 1 and self.final == 409
 
-    @property
-    def refused_after_unavailable(self) -> bool:
-        """A 503 first, then a 409 on the retry: the action may have taken effect after all."""
-        return 503 in self.statuses[:-1] and self.final == 409
-
 
 @dataclass
 class Kill:
@@ -726,6 +721,8 @@ class Findings:
     inconsistent: list[str] = field(default_factory=list)
     server_errors: Counter[int] = field(default_factory=Counter)  # 5xx other than 503
     unavailable: Counter[str] = field(default_factory=Counter)  # 503s by error code
+    # Actions answered 503 ("nothing was changed") that were done all the same.
+    done_despite_503: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, not a defect
 
     @property
@@ -774,30 +771,37 @@ def assess(actions: list[Action], answers: list[Answer], state: Snapshot) -> Fin
             )
 
     # People's actions the server acknowledged are in the database, once.
+    def took_effect(act: Action) -> bool:
+        if act.action == "file":
+            return act.request in requests
+        if act.action == "complete":
+            held = tasks.get(act.task or 0)
+            return held is not None and (held.decision, held.completed_by) == (
+                act.decision,
+                act.actor,
+            )
+        action = {"cancel": "cancelled", "respond": "answered"}.get(act.action)
+        return any(
+            (request, actor, text) == (act.request, act.actor, act.text)
+            and (action is None or kind == action)
+            for request, actor, kind, text in events
+        )
+
     decided: Counter[int] = Counter()
     for act in actions:
         if act.action == "complete" and act.acknowledged:
-            assert act.task is not None
-            decided[act.task] += 1
-            held = tasks.get(act.task)
-            if held is None or (held.decision, held.completed_by) != (act.decision, act.actor):
-                found.lost.append(
-                    f"{act.request}: {act.actor}'s acknowledged {act.decision} of task "
-                    f"{act.task} is not what the task holds ({held})"
-                )
-        if act.action in ("cancel", "respond", "comment") and act.acknowledged:
-            action = {"cancel": "cancelled", "respond": "answered"}.get(act.action)
-            matching = [
-                n
-                for (request, actor, kind, text), n in events.items()
-                if (request, actor, text) == (act.request, act.actor, act.text)
-                and (action is None or kind == action)
-            ]
-            if not matching:
-                found.lost.append(f"{act.request}: acknowledged {act.action} {act.key} missing")
-        if act.refused_after_unavailable:
-            found.notes.append(
-                f"{act.request}: {act.action} {act.key} answered 503, then 409 on its retry"
+            decided[act.task or 0] += 1
+        if act.action == "claim":
+            continue
+        done = took_effect(act)
+        if act.acknowledged and not done and act.action != "file":  # filings: checked above
+            found.lost.append(
+                f"{act.request}: {act.actor}'s acknowledged {act.action} {act.decision or ''} "
+                f"({act.key}) is not in the database"
+            )
+        if 503 in act.statuses and done and (act.final == 409 or not act.acknowledged):
+            found.done_despite_503.append(
+                f"{act.request}: {act.action} {act.key} answered {act.statuses}, yet it was done"
             )
     for task_id, n in decided.items():
         if n > 1:
@@ -896,6 +900,7 @@ def summary(run: Run, findings: Findings, facts: dict[str, Any]) -> dict[str, An
         "http_answers": sum(a.status is not None for a in run.answers),
         "no_answer": dict(Counter(a.code for a in run.answers if a.status is None)),
         "unavailable_503": dict(findings.unavailable),
+        "done_despite_503": len(findings.done_despite_503),
         "server_errors_5xx": {str(k): v for k, v in findings.server_errors.items()},
         "lost": len(findings.lost),
         "stuck": len(findings.stuck),
@@ -926,6 +931,7 @@ def print_report(figures: dict[str, Any], findings: Findings, run: Run) -> None:
         ("HTTP answers", figures["http_answers"]),
         ("no answer (connection)", figures["no_answer"] or 0),
         ("503 by code", figures["unavailable_503"] or 0),
+        ("actions answered 503 but done", figures["done_despite_503"]),
         ("5xx other than 503", figures["server_errors_5xx"] or 0),
         ("lost", figures["lost"]),
         ("stuck", figures["stuck"]),
@@ -936,7 +942,7 @@ def print_report(figures: dict[str, Any], findings: Findings, run: Run) -> None:
     print()
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    for name in ("lost", "stuck", "doubled", "inconsistent", "notes"):
+    for name in ("lost", "stuck", "doubled", "inconsistent", "done_despite_503", "notes"):
         entries = getattr(findings, name)
         if entries:
             print(f"\n{name}:")

@@ -83,7 +83,19 @@ def test_an_acknowledged_decision_the_task_does_not_hold_is_lost() -> None:
     state = completed_request()
     state.tasks = [TaskRow(7, "REQ-000001", "review", "done", "reject", "agent2")]
     found = assess([approval(200)], [], state)
-    assert len(found.lost) == 1 and "acknowledged approve of task 7" in found.lost[0]
+    assert found.lost == [
+        "REQ-000001: agent1's acknowledged complete approve (k2) is not in the database"
+    ]
+
+
+def test_an_action_answered_503_that_was_done_all_the_same_is_counted_apart() -> None:
+    """503 says nothing was changed; a retry answered 409 by a task this action closed shows
+    it was. Counted, not a failure: the client found out."""
+    found = assess([approval(503, 409)], [answer(503, "unavailable")], completed_request())
+    assert found.done_despite_503 == [
+        "REQ-000001: complete k2 answered [503, 409], yet it was done"
+    ]
+    assert not found.failed
 
 
 def test_doubled_filings_decisions_and_changes_are_counted() -> None:
