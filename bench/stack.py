@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -302,6 +302,7 @@ class SupervisedStack(OperatedStack):
         self._supervisor.start()
 
     def _empty_database(self) -> None:
+        """Drop the PostgreSQL database's `public` schema (a SQLite file given is used as is)."""
         from sqlalchemy import text
 
         from service import create_app
@@ -311,9 +312,10 @@ class SupervisedStack(OperatedStack):
             {"DATABASE_URL": self.database_url, "VAR_DIR": str(self.var_dir)}, serving=False
         )
         with app.app_context():
-            with db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.begin() as connection:
+                    connection.execute(text("DROP SCHEMA public CASCADE"))
+                    connection.execute(text("CREATE SCHEMA public"))
             db.engine.dispose()
 
     def _spawn(self, role: str) -> None:
@@ -329,7 +331,7 @@ class SupervisedStack(OperatedStack):
             umask=0o077,
         )
 
-    def _wait(self, probe: Any, what: str, timeout: float) -> None:
+    def _wait(self, probe: Callable[[], bool], what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not probe():
             dead = [role for role, child in self.children.items() if child.poll() is not None]
