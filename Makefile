@@ -10,7 +10,7 @@ NEEDS := PYTHON='$(PYTHON)' CHROMIUM='$(CHROMIUM)' scripts/needs "make $(or $(MA
 # The browser tests need Chromium unless PYTEST_ARGS leaves them out (-m "not browser").
 TEST_NEEDS := $(if $(findstring not browser,$(PYTEST_ARGS)),,chromium)
 
-.PHONY: run test lint format install clean test-needs
+.PHONY: run test lint format install clean test-needs chaos
 
 $(STAMP): pyproject.toml
 	@$(NEEDS) venv
@@ -30,6 +30,18 @@ test-needs:
 
 test: test-needs $(STAMP)
 	LINKDESK_TEST_CHROMIUM='$(CHROMIUM)' $(BIN)/pytest $(PYTEST_ARGS)
+
+# The chaos campaign (bench/chaos.py, results in RELIABILITY.md), not part of `make test`:
+# LinkDesk's processes killed under a workload, then lost, stuck and doubled work counted.
+# On SQLite unless CHAOS_DATABASE_URL is set; that database's public schema is DROPPED first.
+CHAOS_MINUTES ?= 3
+CHAOS_SEED ?= 1
+CHAOS_DATABASE_URL ?=
+CHAOS_ARGS ?=
+
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos --minutes $(CHAOS_MINUTES) --seed $(CHAOS_SEED) \
+		$(if $(CHAOS_DATABASE_URL),--database-url '$(CHAOS_DATABASE_URL)') $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -55,7 +55,8 @@ class ProjectionActivities(ProjectionInterface):
 
     @activity.defn(name="project_request", no_thread_cancel_exception=True)
     def project_request(self, state: Projection) -> ProjectionResult:
-        """Mirror the workflow's state; idempotent, and never goes back to an older state."""
+        """Mirror the workflow's state; idempotent, and never goes back to an older state
+        (but over one that a workflow task Temporal never recorded wrote)."""
         with self.app.app_context():
             # Locked (PostgreSQL; SQLite's writer holds the whole database): an attempt that
             # timed out still runs to its end, and its retry must wait for it and then see its
@@ -73,11 +74,57 @@ class ProjectionActivities(ProjectionInterface):
                     select(Task).where(Task.request_id == request.id)
                 ).scalars()
             }
-            if state.seq > request.projected_seq:
+            if state.seq > request.projected_seq or self._forget_unrecorded(request, state, tasks):
                 self._write(request, state, tasks)
             task_ids = {key: task.id for key, task in tasks.items()}  # read before the commit
             db.session.commit()
             return ProjectionResult(task_ids)
+
+    def _forget_unrecorded(
+        self, request: Request, state: Projection, tasks: dict[int, Task]
+    ) -> bool:
+        """Drop what a workflow task that Temporal never recorded projected, when the snapshot
+        shows there was one; whether it did.
+
+        An update's handler projects before its workflow task completes. When that completion
+        is lost (the Temporal server killed meanwhile), the workflow goes on from before the
+        update and numbers its next events as the lost ones were, so its next snapshot is not
+        ahead of what the lost one wrote and would be skipped for good. A stored event that
+        differs from the snapshot's of the same number gives it away: the stored events from
+        there on, and the tasks the snapshot does not hold, were never the workflow's.
+        """
+        numbers = [event.seq for event in state.events]
+        stored = {
+            seq: (at, actor, action, status, comment)
+            for seq, at, actor, action, status, comment in db.session.execute(
+                select(
+                    TimelineEvent.seq,
+                    TimelineEvent.at,
+                    TimelineEvent.actor,
+                    TimelineEvent.action,
+                    TimelineEvent.status,
+                    TimelineEvent.comment,
+                ).where(TimelineEvent.request_id == request.id, TimelineEvent.seq.in_(numbers))
+            )
+        }
+        differs = [
+            event.seq
+            for event in state.events
+            if event.seq in stored
+            and stored[event.seq]
+            != (event.at, event.actor, event.action, event.status, event.comment)
+        ]
+        if not differs:
+            return False
+        db.session.execute(
+            delete(TimelineEvent).where(
+                TimelineEvent.request_id == request.id, TimelineEvent.seq >= min(differs)
+            )
+        )
+        held = {snapshot.key for snapshot in state.tasks}
+        for key in [key for key in tasks if key not in held]:
+            db.session.delete(tasks.pop(key))
+        return True
 
     def _write(self, request: Request, state: Projection, tasks: dict[int, Task]) -> None:
         seen = set(

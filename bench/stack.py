@@ -1,8 +1,13 @@
-"""The embedded stack under benchmark, and a small keep-alive JSON client for its API.
+"""The stacks under benchmark, and a small keep-alive JSON client for their API.
 
 `EmbeddedStack` runs `linkdesk up` exactly as `make run` does, on a fresh state directory and
 free loopback ports, waits for "LinkDesk is running", and stops it (Ctrl-C, as a person would)
 when the benchmark ends, however it ends.
+
+`SupervisedStack` runs the same three processes with the same command lines, but as a process
+supervisor would (production's systemd units, see deploy/): each one is started again when it
+dies, on SQLite or on another database such as PostgreSQL. `linkdesk up` can do neither: it
+stops everything when one of its children exits, and seeds the demo data on SQLite only.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import http.client
 import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,10 +26,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
+
+from service.embedded import Ports, temporal_command, web_command, worker_command
 
 HOST = "127.0.0.1"
 LINKDESK = str(Path(sys.executable).with_name("linkdesk"))
@@ -82,7 +91,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class EmbeddedStack:
+class OperatedStack:
+    """What both stacks offer the benchmarks: LinkDesk's operator commands on their database."""
+
+    var_dir: Path
+    env: dict[str, str]
+
+    def linkdesk(self, *args: str) -> str:
+        """Run an operator command (`linkdesk ...`) against this stack's database."""
+        done = subprocess.run(
+            [LINKDESK, *args], env=self.env, capture_output=True, text=True, timeout=600
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"linkdesk {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout.strip()
+
+    def import_csv(self, kind: str, header: str, rows: list[str]) -> None:
+        """Create or update directory rows with `linkdesk import-csv KIND`."""
+        path = self.var_dir.parent / f"{kind}.csv"
+        path.write_text(header + "\n" + "".join(f"{row}\n" for row in rows))
+        self.linkdesk("import-csv", kind, str(path))
+
+    def import_instances(self, codes: list[str]) -> None:
+        """Create instances (no relationship to any console) with `linkdesk import-csv`."""
+        self.import_csv("instances", "code,name", [f"{c},Bench company {c}" for c in codes])
+
+
+class EmbeddedStack(OperatedStack):
     """`linkdesk up` on a fresh temporary state directory and free ports."""
 
     def __init__(self, keep_dir: bool = False) -> None:
@@ -181,20 +216,213 @@ class EmbeddedStack:
                 found["web"].append(pid)
         return found
 
-    def linkdesk(self, *args: str) -> str:
-        """Run an operator command (`linkdesk ...`) against this stack's state directory."""
-        done = subprocess.run(
-            [LINKDESK, *args], env=self.env, capture_output=True, text=True, timeout=600
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"linkdesk {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done.stdout.strip()
 
-    def import_instances(self, codes: list[str]) -> None:
-        """Create instances (no relationship to any console) with `linkdesk import-csv`."""
-        path = self.var_dir.parent / "instances.csv"
-        path.write_text("code,name\n" + "".join(f"{c},Bench company {c}\n" for c in codes))
-        self.linkdesk("import-csv", "instances", str(path))
+@dataclass
+class Exit:
+    """A child of the supervised stack that died, and when it was started again."""
+
+    role: str
+    pid: int
+    code: int
+    died_at: float  # time.monotonic()
+    restarted_at: float | None = None
+
+
+class SupervisedStack(OperatedStack):
+    """Temporal dev server, worker and web app as `linkdesk up` starts them, each restarted
+    `restart_delay` seconds after it dies, on a fresh state directory and free ports.
+
+    With `database_url` (PostgreSQL), that database's `public` schema is dropped and migrated
+    anew; without it, LinkDesk's SQLite file in the state directory is used, as `linkdesk up`
+    does. The demo directory and sign-ins are seeded either way.
+    """
+
+    ROLES = ("temporal", "worker", "web")
+
+    def __init__(
+        self, database_url: str | None = None, restart_delay: float = 1.0, keep_dir: bool = False
+    ) -> None:
+        self.var_dir = Path(tempfile.mkdtemp(prefix="linkdesk-chaos-")) / "var"
+        self.var_dir.mkdir(mode=0o700)
+        (self.var_dir / "log").mkdir(mode=0o700)
+        self.database_url = database_url
+        self.restart_delay = restart_delay
+        self.keep_dir = keep_dir
+        self.ports = Ports(web=free_port(), temporal=free_port(), temporal_ui=free_port())
+        self.web_port = self.ports.web
+        self.temporal_address = f"{HOST}:{self.ports.temporal}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LINKDESK_")},
+            "LINKDESK_VAR_DIR": str(self.var_dir),
+            "LINKDESK_SECRET_KEY": secrets.token_urlsafe(48),
+            "LINKDESK_TEMPORAL_ADDRESS": self.temporal_address,
+            "LINKDESK_TEMPORAL_UI_URL": f"http://{HOST}:{self.ports.temporal_ui}",
+            **({"LINKDESK_DATABASE_URL": database_url} if database_url else {}),
+        }
+        self.commands = {
+            "temporal": temporal_command(self.var_dir, self.ports),
+            "worker": worker_command(),
+            "web": web_command(self.ports.web),
+        }
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.exits: list[Exit] = []
+        self._logs: list[IO[bytes]] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    def __enter__(self) -> SupervisedStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Prepare the database, start the three processes in order and supervise them."""
+        try:
+            if self.database_url:
+                self._empty_database()
+            self.linkdesk("db", "upgrade")
+            self.linkdesk("seed-demo", "--allow-non-sqlite")
+            self._spawn("temporal")
+            self._wait(lambda: _listening(self.ports.temporal), "Temporal", timeout)
+            self._spawn("worker")
+            self._spawn("web")
+            self._wait(self.ready, "the web app", timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _empty_database(self) -> None:
+        """Drop the PostgreSQL database's `public` schema (a SQLite file given is used as is)."""
+        from sqlalchemy import text
+
+        from service import create_app
+        from service.extensions import db
+
+        app = create_app(
+            {"DATABASE_URL": self.database_url, "VAR_DIR": str(self.var_dir)}, serving=False
+        )
+        with app.app_context():
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.begin() as connection:
+                    connection.execute(text("DROP SCHEMA public CASCADE"))
+                    connection.execute(text("CREATE SCHEMA public"))
+            db.engine.dispose()
+
+    def _spawn(self, role: str) -> None:
+        log = open(self.var_dir / "log" / f"{role}.log", "ab")  # noqa: SIM115 (closed in stop)
+        self._logs.append(log)
+        self.children[role] = subprocess.Popen(
+            self.commands[role],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed, it takes its own along
+            umask=0o077,
+        )
+
+    def _wait(self, probe: Callable[[], bool], what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not probe():
+            dead = [role for role, child in self.children.items() if child.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{what} did not come up; see the logs in {self.var_dir / 'log'}"
+                )
+            time.sleep(0.2)
+
+    def ready(self) -> bool:
+        """Whether the web app answers /readyz with 200 (database and Temporal reachable)."""
+        connection = http.client.HTTPConnection(HOST, self.web_port, timeout=5)
+        try:
+            connection.request("GET", "/readyz")
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def _supervise(self) -> None:
+        due: dict[str, float] = {}
+        while not self._stopping.wait(0.1):
+            now = time.monotonic()
+            with self._lock:
+                for role, child in self.children.items():
+                    code = child.poll()
+                    if code is not None and role not in due:
+                        self.exits.append(Exit(role, child.pid, code, now))
+                        due[role] = now + self.restart_delay
+                for role, at in list(due.items()):
+                    if now >= at and not self._stopping.is_set():
+                        self._spawn(role)
+                        del due[role]
+                        for exit_ in self.exits:
+                            if exit_.role == role and exit_.restarted_at is None:
+                                exit_.restarted_at = time.monotonic()
+
+    def pids(self) -> dict[str, list[int]]:
+        """The live processes by role; `web` lists gunicorn's master first, then its workers."""
+        with self._lock:
+            return {
+                role: [child.pid, *descendants(child.pid)]
+                for role, child in self.children.items()
+                if child.poll() is None
+            }
+
+    def kill(self, role: str) -> int:
+        """SIGKILL a role's whole process group, as a crash or the OOM killer would; its PID."""
+        with self._lock:
+            child = self.children[role]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            return child.pid
+
+    def kill_pid(self, pid: int) -> None:
+        """SIGKILL one process of the stack (a gunicorn worker, say)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop supervising, SIGTERM every process group (web first), SIGKILL what lingers."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        with self._lock:
+            for role in reversed(self.ROLES):
+                child = self.children.get(role)
+                if child is not None and child.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGTERM)
+            for role in reversed(self.ROLES):
+                child = self.children.get(role)
+                if child is None:
+                    continue
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
+            for log in self._logs:
+                log.close()
+        if not self.keep_dir:
+            shutil.rmtree(self.var_dir.parent, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
 
 
 class ApiError(RuntimeError):

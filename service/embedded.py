@@ -161,6 +161,38 @@ def _prepare_database() -> list[str]:
     return lines
 
 
+def temporal_command(var_dir: Path, ports: Ports) -> list[str]:
+    """The Temporal dev server, its state in `var/temporal.sqlite3` (it survives a restart)."""
+    return [
+        _binary("temporal"), "server", "start-dev",
+        "--ip", HOST,
+        "--port", str(ports.temporal),
+        "--ui-port", str(ports.temporal_ui),
+        "--db-filename", str(var_dir / "temporal.sqlite3"),
+        # As LinkDesk's own SQLite: WAL, fsync at checkpoints rather than every commit
+        # (safe across process crashes and restarts); 2-3x the throughput of the default.
+        "--sqlite-pragma", "journal_mode=wal",
+        "--sqlite-pragma", "synchronous=normal",
+        "--log-level", "warn",
+        "--ui-disable-news-fetch",
+    ]  # fmt: skip
+
+
+def worker_command() -> list[str]:
+    """The Temporal worker, as production runs it."""
+    return [sys.executable, "-m", "worker"]
+
+
+def web_command(port: int) -> list[str]:
+    """The web app under gunicorn, as production runs it, on a loopback port."""
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--config", "python:service.gunicorn_conf",
+        "--bind", f"{HOST}:{port}",
+        "service:create_app()",
+    ]  # fmt: skip
+
+
 class Stack:
     """The running children, stopped together."""
 
@@ -239,37 +271,14 @@ def run() -> int:
         seed_lines = _prepare_database()
 
         _say(f"starting the Temporal dev server on {HOST}:{ports.temporal}")
-        temporal = stack.start(
-            "temporal",
-            [
-                _binary("temporal"), "server", "start-dev",
-                "--ip", HOST,
-                "--port", str(ports.temporal),
-                "--ui-port", str(ports.temporal_ui),
-                "--db-filename", str(var_dir / "temporal.sqlite3"),
-                # As LinkDesk's own SQLite: WAL, fsync at checkpoints rather than every commit
-                # (safe across process crashes and restarts); 2-3x the throughput of the default.
-                "--sqlite-pragma", "journal_mode=wal",
-                "--sqlite-pragma", "synchronous=normal",
-                "--log-level", "warn",
-                "--ui-disable-news-fetch",
-            ],
-        )  # fmt: skip
+        temporal = stack.start("temporal", temporal_command(var_dir, ports))
         _wait_for("Temporal", lambda: _port_in_use(ports.temporal), temporal, 60)
 
         _say("starting the worker")
-        stack.start("worker", [sys.executable, "-m", "worker"])
+        stack.start("worker", worker_command())
 
         _say(f"starting the web app on http://{HOST}:{ports.web}")
-        web = stack.start(
-            "web",
-            [
-                sys.executable, "-m", "gunicorn",
-                "--config", "python:service.gunicorn_conf",
-                "--bind", f"{HOST}:{ports.web}",
-                "service:create_app()",
-            ],
-        )  # fmt: skip
+        web = stack.start("web", web_command(ports.web))
         _wait_for("the web app", lambda: _http_ok(f"http://{HOST}:{ports.web}/readyz"), web, 90)
 
         print(
