@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -453,3 +454,18 @@ def test_reconciler_starts_a_filing_left_without_workflow_once(
     assert [e["action"] for e in queued["timeline"]].count("filed") == 1
     assert loop_thread.run(reconcile(client, app, queue)) == 0
     assert loop_thread.run(_runs(client, workflow_id)) == [WorkflowExecutionStatus.RUNNING]
+
+
+def test_a_filing_cut_in_half_is_started_within_ten_seconds(
+    app: Flask,
+    demo_directory: Factory,
+    api_on: Callable[[str], ApiClient],
+    start_worker: Callable[..., Child],
+) -> None:
+    start_worker()
+    request_id = _store_filing_without_workflow(app)
+    stored = time.monotonic()
+    queued = wait_status(api_on("pacct"), request_id, "awaiting_agent", timeout=10)
+    assert queued["status"] == "awaiting_agent"
+    assert time.monotonic() - stored < 10
+
