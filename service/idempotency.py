@@ -136,11 +136,16 @@ def _claim(user_id: int, key: str, fingerprint: str) -> IdempotencyKey | None:
         )
         db.session.add(row)
         try:
+            db.session.flush()
+            row_id = row.id
             db.session.commit()
         except IntegrityError:  # another call with the same key got there first
             db.session.rollback()
-            return _find(user_id, key)
-        g.linkdesk_idempotency = Claim(row.id, user_id, key, fingerprint)
+            holder = _find(user_id, key)
+            if holder is None:  # and has just given it back: the retry may claim it
+                raise _in_progress() from None
+            return holder
+        g.linkdesk_idempotency = Claim(row_id, user_id, key, fingerprint)
         return None
     if found.fingerprint == fingerprint and found.status is None:
         lease_ended = found.started_at < now - IN_FLIGHT_LEASE
@@ -157,6 +162,14 @@ def _claim(user_id: int, key: str, fingerprint: str) -> IdempotencyKey | None:
             g.linkdesk_idempotency = Claim(found.id, user_id, key, fingerprint)
             return None
     return found
+
+
+def _in_progress() -> InProgress:
+    return InProgress(
+        f"The call with this {HEADER} is still being done; "
+        f"try again in {IN_FLIGHT_RETRY_AFTER} second(s) for its answer.",
+        headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
+    )
 
 
 def begin() -> Response | None:
@@ -180,11 +193,7 @@ def begin() -> Response | None:
             fields={HEADER: ["Already used for another call."]},
         )
     if earlier.status is None:
-        raise InProgress(
-            f"The call with this {HEADER} is still being done; "
-            f"try again in {IN_FLIGHT_RETRY_AFTER} second(s) for its answer.",
-            headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER)},
-        )
+        raise _in_progress()
     replay = Response(earlier.body, status=earlier.status, content_type=earlier.content_type)
     if earlier.location:
         replay.headers["Location"] = earlier.location

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from service import idempotency
 from service.extensions import db
-from service.models import IdempotencyKey, Request, TimelineEvent
+from service.models import IdempotencyKey, Request, TimelineEvent, utcnow
 from tests.conftest import ApiClient, Factory, csrf_token, sign_in, waiting_request
 from tests.lifecycle import file, task_of, wait_status
 
@@ -158,6 +158,32 @@ def test_the_same_key_for_another_call_is_refused(
     other_call = post(agent, f"/api/v1/requests/{request_id}/cancel", "k", json={"reason": "x"})
     assert other_call.status_code == 422
     assert comments(app) == 1
+
+
+def test_a_key_in_flight_asks_to_retry_until_its_process_is_given_up_for_dead(
+    app: Flask, demo_directory: Factory, api_as: Any
+) -> None:
+    request_id = _stored_request(app)
+    agent = api_as("agent")
+    url = f"/api/v1/requests/{request_id}/comments"
+    assert post(agent, url, "k", json={"body": "hello"}).status_code == 201
+
+    def in_flight_since(ago: timedelta) -> None:
+        with app.app_context():  # as if its call were still running, since `ago`
+            row = db.session.execute(select(IdempotencyKey)).scalar_one()
+            row.status, row.started_at = None, utcnow() - ago
+            db.session.commit()
+
+    in_flight_since(timedelta(seconds=5))
+    busy = post(agent, url, "k", json={"body": "hello"})
+    assert busy.status_code == 409, busy.json
+    assert busy.json["error"]["code"] == "in_progress"
+    assert busy.headers["Retry-After"] == "1"
+    in_flight_since(idempotency.IN_FLIGHT_LEASE + timedelta(seconds=1))
+    taken_over = post(agent, url, "k", json={"body": "hello"})
+    assert taken_over.status_code == 201
+    assert idempotency.REPLAYED not in taken_over.headers
+    assert post(agent, url, "k", json={"body": "hello"}).headers[idempotency.REPLAYED] == "true"
 
 
 def test_keys_belong_to_their_user(app: Flask, demo_directory: Factory, api_as: Any) -> None:
