@@ -26,7 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     config.load(app, overrides, serving=serving)
 
     from service import api as json_api
-    from service import auth, errors, headers, health, sso
+    from service import auth, errors, headers, health, idempotency, sso
     from service.extensions import IdConverter, db, migrate
     from service.temporal import TemporalBridge
     from service.web import dashboard, mfa, queue, views
@@ -50,6 +50,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     auth.init_app(app)
     errors.register(app)
     headers.init_app(app)
+    idempotency.init_app(app)
     json_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(views.bp)

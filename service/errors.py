@@ -78,9 +78,27 @@ class Throttled(ServiceError):
         self.retry_after = retry_after
 
 
+class InProgress(Conflict):
+    """The same action is being done right now (its Idempotency-Key is in flight): retry."""
+
+    code = "in_progress"
+
+
+class NotReady(Conflict):
+    """The workflow has not caught up with what the database already shows: retry shortly."""
+
+    code = "not_ready"
+
+
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
+
+
+class OutcomeUnknown(Unavailable):
+    """An action was sent but its answer was lost: it may or may not have been applied."""
+
+    code = "outcome_unknown"
 
 
 class ErrorDetailSchema(ma.Schema):

@@ -8,30 +8,37 @@ not allowed, and the answer is read back from the projection the update has just
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from domain.kinds import DEFAULT_POLICY, KINDS
 from domain.sla import SlaState, SlaTarget
 from domain.vocabulary import ConsoleType, RequestKind, RequestStatus, Role, TaskState, TaskType
+from service import idempotency
 from service.directory import Page, paginate, relationship_between, resolve_console
 from service.directory import resolve_instance as resolve_instance_ref
-from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
+from service.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    NotReady,
+    OutcomeUnknown,
+    ServiceError,
+    Unavailable,
+)
 from service.extensions import db, done_writing
 from service.metrics.backlog import AGE_BUCKETS as BACKLOG_AGE_BUCKETS
 from service.metrics.figures import MEASURES
@@ -67,7 +74,7 @@ from workflows.shared import (
     TaskAction,
 )
 
-T = TypeVar("T")
+NOT_READY_RETRY_AFTER = 2  # seconds: a workflow catching up after a restart is known by then
 CUSTOMER_SERVICE = (Role.AGENT, Role.MANAGER, Role.ADMIN)
 
 
@@ -528,6 +535,10 @@ def file_request(
     db.session.commit()
     try:
         _start(data)
+    except OutcomeUnknown:
+        # The start may have landed. The filing is stored either way, and the worker's
+        # reconciler starts its workflow if it did not (the ID makes a second start a no-op).
+        current_app.logger.warning("%s: the start of its workflow went unanswered", data.request_id)
     except Unavailable:
         db.session.delete(request)  # the filing did not happen; leave nothing half-made
         db.session.commit()
@@ -590,7 +601,7 @@ def start_workflow(request: Request) -> None:
 
 def _start(data: RequestInput) -> None:
     task_queue = bridge().settings.task_queue
-    bridge().call(lambda client: start_request_workflow(client, task_queue, data))
+    bridge().act(lambda client: start_request_workflow(client, task_queue, data))
 
 
 # Actions -----------------------------------------------------------------------------------
@@ -603,33 +614,60 @@ _ERRORS: dict[str, type[ServiceError]] = {
 }
 
 
-def _update(request: Request, call: Callable[[WorkflowHandle[Any, Any]], Awaitable[T]]) -> T:
-    """Send an update to the request's workflow, turning refusals into service errors."""
-    if request.status.is_terminal:
+def _update(
+    request: Request,
+    update: UpdateMethodMultiParam[[Any, Any], None],
+    arg: Any,
+    task: Task | None = None,
+) -> None:
+    """Send an update to the request's workflow, turning refusals into service errors.
+
+    The update's ID comes from the call's Idempotency-Key (`service.idempotency`), so a retry
+    after an unknown outcome attaches to the same update, which Temporal runs once. Such a
+    retry goes to Temporal even when the request has ended since (the update may be what
+    ended it): Temporal answers with that update's outcome, or says the workflow has ended.
+    """
+    update_id = idempotency.action_id()
+    if request.status.is_terminal and update_id is None:
         raise Conflict(f"{request.public_id} is {request.status.label}; nothing more to do.")
 
-    async def run(client: Client) -> T:
-        return await call(client.get_workflow_handle(workflow_id))
+    async def run(client: Client) -> None:
+        handle = client.get_workflow_handle(workflow_id)
+        await handle.execute_update(update, arg, id=update_id)
 
     workflow_id = request.workflow_id
     db.session.commit()  # hold no transaction (no SQLite lock) while the workflow works
     done_writing()  # the workflow writes; this request only reads its answer back
     try:
-        return bridge().call(run)
+        bridge().act(run)
     except WorkflowUpdateFailedError as failure:
         cause = failure.cause
+        if isinstance(cause, ApplicationError) and cause.type == NOT_FOUND and task is not None:
+            # The database shows the task but the workflow does not know it yet: it is
+            # replaying the step that made it (a worker restarted). Known in a moment.
+            raise _not_ready(request) from None
         if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
             raise _ERRORS[cause.type](cause.message) from None
         raise Conflict(f"The action could not be done: {cause}") from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             db.session.refresh(request)
+            if not request.status.is_terminal:  # filed, its workflow not started yet
+                raise _not_ready(request) from None
             raise Conflict(
                 f"{request.public_id} is {request.status.label}; nothing more to do."
             ) from None
         raise
     finally:
         db.session.expire_all()  # read what the workflow has just written
+
+
+def _not_ready(request: Request) -> NotReady:
+    return NotReady(
+        f"{request.public_id} is not ready for this yet: its workflow is starting or catching "
+        f"up after a restart. Nothing was changed; try again in {NOT_READY_RETRY_AFTER} seconds.",
+        headers={"Retry-After": str(NOT_READY_RETRY_AFTER)},
+    )
 
 
 def _task_of(user: User, task_id: int) -> Task:
@@ -667,7 +705,7 @@ def claim_task(user: User, task_id: int) -> Request:
     """Claim a task for yourself."""
     task = _task_of(user, task_id)
     action = TaskAction(task.id, actor_of(user))
-    _update(task.request, lambda h: h.execute_update(RequestWorkflow.claim, action))
+    _update(task.request, RequestWorkflow.claim, action, task)
     return task.request
 
 
@@ -675,7 +713,7 @@ def release_task(user: User, task_id: int) -> Request:
     """Put a claimed task back in the queue."""
     task = _task_of(user, task_id)
     action = TaskAction(task.id, actor_of(user))
-    _update(task.request, lambda h: h.execute_update(RequestWorkflow.release, action))
+    _update(task.request, RequestWorkflow.release, action, task)
     return task.request
 
 
@@ -688,7 +726,7 @@ def reassign_task(user: User, task_id: int, assignee_username: str) -> Request:
     if assignee is None:
         raise Invalid(f"No user {assignee_username!r}.", fields={"assignee": ["Unknown user."]})
     action = TaskAction(task.id, actor_of(user), assignee=actor_of(assignee))
-    _update(task.request, lambda h: h.execute_update(RequestWorkflow.reassign, action))
+    _update(task.request, RequestWorkflow.reassign, action, task)
     return task.request
 
 
@@ -696,7 +734,7 @@ def complete_task(user: User, task_id: int, decision: str, comment: str | None) 
     """Decide a task; the answer is the request as it now stands."""
     task = _task_of(user, task_id)
     action = TaskAction(task.id, actor_of(user), decision=decision, comment=comment)
-    _update(task.request, lambda h: h.execute_update(RequestWorkflow.complete, action))
+    _update(task.request, RequestWorkflow.complete, action, task)
     return task.request
 
 
@@ -705,14 +743,14 @@ def respond(user: User, request: Request, answer: str) -> Request:
     if Role(user.role) not in (Role.PARTNER, Role.INSTANCE_ADMIN):
         raise Forbidden("Only the requesting side answers info requests.")
     data = Respond(actor_of(user), answer)
-    _update(request, lambda h: h.execute_update(RequestWorkflow.respond, data))
+    _update(request, RequestWorkflow.respond, data)
     return request
 
 
 def cancel(user: User, request: Request, reason: str) -> Request:
     """Cancel a request before it is applied."""
     data = Cancel(actor_of(user), reason)
-    _update(request, lambda h: h.execute_update(RequestWorkflow.cancel, data))
+    _update(request, RequestWorkflow.cancel, data)
     return request
 
 

@@ -44,8 +44,13 @@ ACTIVITY_SLOTS = 8
 # was evicted is replayed from its history at its next step. Bounds the worker's memory however
 # many requests wait on people.
 MAX_CACHED_WORKFLOWS = 500
-RECONCILE_EVERY = 30.0  # seconds
-STALE_FILING = timedelta(seconds=20)
+# A filing whose web process died before starting its workflow is started by the reconciler
+# within STALE_FILING + RECONCILE_EVERY (8 s). Its filer gets STALE_FILING to start it first:
+# it has learnt by then whether Temporal is reachable (a refused connection fails at once,
+# a silent one after LINKDESK_TEMPORAL_RPC_TIMEOUT). A start made twice is a no-op, and the
+# check reads the few `submitted` rows from the index on status and filing time.
+RECONCILE_EVERY = 2.0  # seconds
+STALE_FILING = timedelta(seconds=6)
 
 
 def compile_sandboxed_modules(workflow_classes: Sequence[type]) -> None:

@@ -6,12 +6,37 @@ import json
 from typing import Any
 
 import flask
+from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 
+from service import idempotency
 from service.api.schemas import ErrorSchema
+
+UNSAFE = ("post", "put", "patch", "delete")
+# Calls made before anyone is signed in take no key: keys belong to the caller.
+WITHOUT_KEY = {("/api/v1/tokens", "post")}
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": idempotency.HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.MAX_LENGTH,
+        "pattern": "^[\\x20-\\x7E]+$",
+    },
+    "description": (
+        "Makes the call safe to retry. The same key with the same call within 24 hours gets "
+        "the first answer back (marked `Idempotent-Replayed: true`) and does nothing again; "
+        "the same key with another call is 422; a call whose key is still in flight answers "
+        "409 `in_progress` with `Retry-After`. 1 to 255 printable ASCII characters (else 400), "
+        "one per action, e.g. a UUID; keys are per user. After a 503 `outcome_unknown`, retry "
+        "with the same key to learn what happened."
+    ),
+}
 
 
 class _StrictParser(FlaskParser):
@@ -35,6 +60,19 @@ class Blueprint(SmorestBlueprint):
     """The blueprint every API module uses."""
 
     ARGUMENTS_PARSER = _StrictParser()
+
+
+class IdempotencyKeyPlugin(BasePlugin):
+    """Documents the `Idempotency-Key` header on every unsafe operation (service.idempotency)."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Add the header parameter to the path's unsafe operations."""
+        for method, operation in (operations or {}).items():
+            if method in UNSAFE and (path, method) not in WITHOUT_KEY:
+                # A component's name: apispec makes it a reference.
+                operation.setdefault("parameters", []).append("IdempotencyKey")
 
 
 class LinkDeskApi(Api):
@@ -86,6 +124,8 @@ def init_app(app: Flask) -> None:
 
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
-    api = LinkDeskApi(app)  # one per app: it holds that app's OpenAPI document
+    # One per app: it holds that app's OpenAPI document.
+    api = LinkDeskApi(app, spec_kwargs={"extra_plugins": [IdempotencyKeyPlugin()]})
+    api.spec.components.parameter("IdempotencyKey", "header", IDEMPOTENCY_KEY_PARAMETER)
     for module in (tokens, me, directory, requests, tasks, notifications, metrics):
         api.register_blueprint(module.blp)

@@ -115,8 +115,10 @@ class PageArgsSchema(Schema):
 # The 503 of every write: documented with `@blp.alt_response(503, **UNAVAILABLE)`.
 UNAVAILABLE: dict[str, Any] = {
     "schema": ErrorSchema,
-    "description": "Temporal unreachable, or the SQLite database too busy: nothing was done. "
-    "Retry after the seconds in Retry-After.",
+    "description": "`unavailable`: Temporal unreachable, or the SQLite database too busy; "
+    "nothing was done. `outcome_unknown`: the action was sent to Temporal but its answer was "
+    "lost; it may or may not have been applied, so retry with the same Idempotency-Key to "
+    "learn which. Either way, retry after the seconds in Retry-After.",
 }
 
 

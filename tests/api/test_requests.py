@@ -8,9 +8,10 @@ import pytest
 from flask import Flask
 from temporalio.worker import Worker
 
+from domain.vocabulary import TaskState, TaskType
 from service.extensions import db
-from service.models import Instance, utcnow
-from tests.conftest import Factory, eventually
+from service.models import Instance, Task, utcnow
+from tests.conftest import Factory, eventually, waiting_request
 from tests.lifecycle import claim_and_decide, decide, file, flags, task_of, wait_status
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -382,3 +383,43 @@ def test_manager_reassigns_and_agents_release(demo_directory: Factory, api_as: A
     mine = agent2.get("/api/v1/tasks", query_string={"assignee": "unassigned"}).json["items"]
     assert [t["id"] for t in mine] == [task["id"]]
     assert agent2.get("/api/v1/tasks", query_string={"assignee": "me"}).json["items"] == []
+
+
+def test_a_task_the_workflow_does_not_know_yet_asks_to_retry(
+    app: Flask, demo_directory: Factory, api_as: Any
+) -> None:
+    """The database shows a task its workflow has not made again yet (the workflow replays
+    after a worker restart): the action is to be retried in a moment, never a 404."""
+    partner, agent = api_as("pacct"), api_as("agent")
+    request_id = file(partner, "establish_link", "ACCT-01", "BETA").json["id"]
+    wait_status(partner, request_id, "awaiting_agent")
+    shown = task_of(agent, request_id, "review")
+    with app.app_context():
+        known = db.session.get(Task, shown["id"])
+        assert known is not None
+        ahead = Task(
+            request_id=known.request_id,
+            key=known.key + 1,
+            type=TaskType.REVIEW,
+            state=TaskState.OPEN,
+            created_at=utcnow(),
+        )
+        db.session.add(ahead)
+        db.session.commit()
+        ahead_id = ahead.id
+    for action, body in (("claim", None), ("complete", {"decision": "approve"})):
+        answer = agent.post(f"/api/v1/tasks/{ahead_id}/{action}", json=body)
+        assert answer.status_code == 409, answer.json
+        assert answer.json["error"]["code"] == "not_ready"
+        assert answer.headers["Retry-After"] == "2"
+    assert agent.post(f"/api/v1/tasks/{shown['id']}/claim").status_code == 200
+
+
+def test_a_request_whose_workflow_has_not_started_yet_asks_to_retry(
+    app: Flask, demo_directory: Factory, api_as: Any
+) -> None:
+    request_id = waiting_request(app).public_id  # stored, its workflow not started yet
+    cancelled = api_as("pacct").post(f"/api/v1/requests/{request_id}/cancel", json={"reason": "x"})
+    assert cancelled.status_code == 409, cancelled.json
+    assert cancelled.json["error"]["code"] == "not_ready"
+    assert cancelled.headers["Retry-After"] == "2"

@@ -512,3 +512,33 @@ def test_refused_task_actions_are_said_on_the_task_page(
     assert status == 422
     assert "Write something, not only spaces." in page
     assert "That did not go through" not in page
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_decision_submitted_twice_is_made_once_and_answered_alike(
+    client: FlaskClient, demo_directory: Factory, api_as: Any
+) -> None:
+    """Each action form carries a fresh Idempotency-Key: a double click or a browser's retry
+    sends it again and gets the first answer, not "the task is already done"."""
+    partner, agent = api_as("pacct"), api_as("agent")
+    request_id = filed(partner, "establish_link", "ACCT-01", "BETA")
+    (task,) = agent.get("/api/v1/tasks").json["items"]
+    assert agent.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    sign_in(client, "agent")
+    page = client.get(f"/queue/tasks/{task['id']}").get_data(as_text=True)
+    approve = re.search(
+        r'<form method="post" action="/queue/tasks/\d+/complete" class="decision '
+        r'decision-approve".*?</form>',
+        page,
+        re.S,
+    )
+    assert approve, page
+    fields = dict(re.findall(r'name="(csrf_token|idempotency_key)" value="([^"]+)"', approve[0]))
+    form = {**fields, "decision": "approve"}
+    first = client.post(f"/queue/tasks/{task['id']}/complete", data=form)
+    second = client.post(f"/queue/tasks/{task['id']}/complete", data=form)
+    assert first.status_code == second.status_code == 302
+    assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    timeline = partner.get(f"/api/v1/requests/{request_id}").json["timeline"]
+    assert [event["action"] for event in timeline].count("approve") == 1

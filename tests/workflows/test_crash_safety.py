@@ -12,7 +12,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +39,7 @@ from service.models import (
     AppliedChange,
     AuditEvent,
     Console,
+    IdempotencyKey,
     Instance,
     Request,
     StatusPeriod,
@@ -45,7 +49,7 @@ from service.models import (
     utcnow,
     workflow_id_for,
 )
-from service.temporal import UNREACHABLE, bridge
+from service.temporal import OUTCOME_UNKNOWN, UNREACHABLE, bridge
 from tests.conftest import BIN_DIR, ApiClient, Factory, LoopThread, api_token, eventually, free_port
 from tests.lifecycle import claim_and_decide, file, flags, task_of, wait_status
 from worker.main import STALE_FILING, reconcile
@@ -330,7 +334,9 @@ def test_temporal_restarted_mid_request_carries_on(
     assert partner.get(f"/api/v1/requests/{request_id}").json["status"] == "awaiting_agent"
     refused = agent.post(f"/api/v1/tasks/{task['id']}/claim")
     assert refused.status_code == 503
+    assert refused.json["error"]["code"] == "unavailable"
     assert refused.json["error"]["message"] == UNREACHABLE
+    assert refused.headers["Retry-After"] == "2"
 
     dev_server.start()
     queue = app.config["TEMPORAL_TASK_QUEUE"]
@@ -373,7 +379,9 @@ def test_filing_while_temporal_is_down_files_nothing(
         partner = ApiClient(client, api_token(client, "pacct"))
         response = file(partner, "establish_link", "ACCT-01", "BETA")
     assert response.status_code == 503, response.json
+    assert response.json["error"]["code"] == "unavailable"
     assert response.json["error"]["message"] == UNREACHABLE
+    assert response.headers["Retry-After"] == "2"
     for model in (Request, StatusPeriod, Task, TimelineEvent):
         assert count(app, model) == 0, model.__tablename__
 
@@ -453,3 +461,66 @@ def test_reconciler_starts_a_filing_left_without_workflow_once(
     assert [e["action"] for e in queued["timeline"]].count("filed") == 1
     assert loop_thread.run(reconcile(client, app, queue)) == 0
     assert loop_thread.run(_runs(client, workflow_id)) == [WorkflowExecutionStatus.RUNNING]
+
+
+def test_a_filing_cut_in_half_is_started_within_ten_seconds(
+    app: Flask,
+    demo_directory: Factory,
+    api_on: Callable[[str], ApiClient],
+    start_worker: Callable[..., Child],
+) -> None:
+    start_worker()
+    request_id = _store_filing_without_workflow(app)
+    stored = time.monotonic()
+    queued = wait_status(api_on("pacct"), request_id, "awaiting_agent", timeout=10)
+    assert queued["status"] == "awaiting_agent"
+    assert time.monotonic() - stored < 10
+
+
+def test_an_action_whose_answer_is_lost_says_so_and_its_retry_attaches_to_it(
+    app: Flask,
+    demo_directory: Factory,
+    api_on: Callable[[str], ApiClient],
+    start_worker: Callable[..., Child],
+) -> None:
+    """The worker dies: a claim reaches Temporal, which holds it until a worker comes back.
+    The answer says the outcome is unknown (not "nothing was changed"); the retry with the
+    same key, once the worker is back, answers with that very claim, made once."""
+    worker = start_worker()
+    partner, agent, again = api_on("pacct"), api_on("agent"), api_on("agent")
+    request_id = file(partner, "establish_link", "ACCT-01", "BETA").json["id"]
+    wait_status(partner, request_id, "awaiting_agent")
+    task = task_of(agent, request_id, "review")
+    worker.kill()
+
+    url, key = f"/api/v1/tasks/{task['id']}/claim", str(uuid.uuid4())
+    headers = {**agent.headers, "Idempotency-Key": key}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(agent.client.post, url, headers=headers)
+        eventually(lambda: count(app, IdempotencyKey), what="the first call to hold its key")
+        in_flight = again.client.post(url, headers={**again.headers, "Idempotency-Key": key})
+        assert not first.done()
+        unknown = first.result(60)
+    assert unknown.status_code == 503, unknown.json
+    assert unknown.json["error"]["code"] == "outcome_unknown"
+    assert unknown.json["error"]["message"] == OUTCOME_UNKNOWN
+    assert unknown.headers["Retry-After"] == "2"
+    assert in_flight.status_code == 409, in_flight.json
+    assert in_flight.json["error"]["code"] == "in_progress"
+    assert in_flight.headers["Retry-After"] == "1"
+
+    start_worker()
+    claimed = eventually(
+        lambda: agent.client.post(url, headers=headers),
+        lambda answer: answer.status_code != 503,
+        timeout=30,
+        what="the retried claim to be answered",
+    )
+    assert claimed.status_code == 200, claimed.json
+    assert claimed.json["status"] == "in_review"
+    assert [t["assignee"] for t in claimed.json["tasks"]] == ["agent"]
+    timeline = partner.get(f"/api/v1/requests/{request_id}").json["timeline"]
+    assert [e["action"] for e in timeline].count("claimed") == 1
+    replayed = agent.client.post(url, headers=headers)
+    assert (replayed.status_code, replayed.json) == (200, claimed.json)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
