@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 import flask
+from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -37,10 +39,46 @@ class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = _StrictParser()
 
 
+UNSAFE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def common_errors(path: str, method: str, operation: dict[str, Any]) -> list[HTTPStatus]:
+    """The error statuses an operation can answer by its kind, whatever its view does: 401
+    without credentials, 400 (not JSON) and 413 (too large) for a body, 404 for an unknown
+    ID in the path, 503 for a write (Temporal unreachable or SQLite busy), 414 for any address
+    that is too long."""
+    errors: list[HTTPStatus] = [HTTPStatus.REQUEST_URI_TOO_LONG]
+    if operation.get("security") != []:
+        errors.append(HTTPStatus.UNAUTHORIZED)
+    if "requestBody" in operation:
+        errors += [HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE]
+    if "{" in path:
+        errors.append(HTTPStatus.NOT_FOUND)
+    if method in UNSAFE_METHODS:
+        errors.append(HTTPStatus.SERVICE_UNAVAILABLE)
+    return errors
+
+
+class CommonErrors(BasePlugin):
+    """Documents on every operation the error answers of its kind (`common_errors`), with the
+    error body: the document names every status an operation answers, and no catch-all."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            for status in common_errors(path or "", method, operation):
+                if status not in responses and str(status.value) not in responses:
+                    responses[str(status.value)] = status.name  # flask-smorest's component
+
+
 class LinkDeskApi(Api):
-    """flask-smorest's Api, with errors left to the app's one handler (service.errors)."""
+    """flask-smorest's Api, with errors left to the app's one handler (service.errors), and
+    each operation's error answers documented one by one (no `default` response)."""
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self) -> None:
         """Errors are rendered by service.errors for the API and the pages alike."""
@@ -86,6 +124,7 @@ def init_app(app: Flask) -> None:
 
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
-    api = LinkDeskApi(app)  # one per app: it holds that app's OpenAPI document
+    # One per app: it holds that app's OpenAPI document.
+    api = LinkDeskApi(app, spec_kwargs={"extra_plugins": [CommonErrors()]})
     for module in (tokens, me, directory, requests, tasks, notifications, metrics):
         api.register_blueprint(module.blp)
