@@ -82,6 +82,9 @@ CONFIG = schemathesis.Config.from_dict(
         "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
     }
 )
+# Loaded when the module is collected, so each operation and caller is a test of its own
+# (Schemathesis's fixture-based loader does not run under pytest 9.2); every case is sent to
+# the module's app (`fuzz_app`).
 schema = schemathesis.openapi.from_dict(_served_document(), config=CONFIG)
 
 
