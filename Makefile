@@ -10,7 +10,9 @@ NEEDS := PYTHON='$(PYTHON)' CHROMIUM='$(CHROMIUM)' scripts/needs "make $(or $(MA
 # The browser tests need Chromium unless PYTEST_ARGS leaves them out (-m "not browser").
 TEST_NEEDS := $(if $(findstring not browser,$(PYTEST_ARGS)),,chromium)
 
-.PHONY: run test lint format install clean test-needs chaos
+.PHONY: run test fuzz chaos lint format install clean test-needs
+# Random cases per API operation and caller in `make fuzz` (the suite's own run sends 5).
+FUZZ_EXAMPLES ?= 50
 
 $(STAMP): pyproject.toml
 	@$(NEEDS) venv
@@ -30,6 +32,11 @@ test-needs:
 
 test: test-needs $(STAMP)
 	LINKDESK_TEST_CHROMIUM='$(CHROMIUM)' $(BIN)/pytest $(PYTEST_ARGS)
+
+# A long fuzzing campaign over every API operation and caller (tests/api/test_fuzz.py); prints
+# its figures. LINKDESK_TEST_DATABASE_URL runs it on PostgreSQL.
+fuzz: $(STAMP)
+	LINKDESK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -m fuzz tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 # The chaos campaign (bench/chaos.py, results in RELIABILITY.md), not part of `make test`:
 # LinkDesk's processes killed under a workload, then lost, stuck and doubled work counted.

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -251,15 +252,23 @@ def app_config(base_config: dict[str, Any], request: pytest.FixtureRequest) -> d
     return {**base_config, "TEMPORAL_ADDRESS": request.getfixturevalue("temporal_address")}
 
 
-@pytest.fixture
-def app(app_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
-    """A LinkDesk app on a migrated, empty database, with a task queue of its own."""
-    app = create_app({**app_config, "TEMPORAL_TASK_QUEUE": f"linkdesk-test-{uuid.uuid4()}"})
+@contextmanager
+def app_on_test_database(config: dict[str, Any]) -> Iterator[Flask]:
+    """A LinkDesk app on the migrated test database, with a task queue of its own; the tables
+    are emptied after."""
+    app = create_app({**config, "TEMPORAL_TASK_QUEUE": f"linkdesk-test-{uuid.uuid4()}"})
     yield app
     with app.app_context():
         db.session.remove()
         _empty_all_tables()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], _migrated_schema: None) -> Iterator[Flask]:
+    """A LinkDesk app on a migrated, empty database, with a task queue of its own."""
+    with app_on_test_database(app_config) as app:
+        yield app
 
 
 @pytest.fixture
@@ -284,11 +293,11 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture
-def worker(
+@contextmanager
+def running_worker(
     app: Flask, temporal_env: WorkflowEnvironment, loop_thread: LoopThread
 ) -> Iterator[Worker]:
-    """LinkDesk's real worker on the test's own task queue, against the session dev server."""
+    """LinkDesk's real worker on the app's task queue, against the session dev server."""
 
     async def build() -> Worker:  # a worker is made inside the loop that runs it
         return build_worker(temporal_env.client, app, app.config["TEMPORAL_TASK_QUEUE"])
@@ -298,6 +307,15 @@ def worker(
     yield running
     loop_thread.run(running.shutdown())
     done.result(30)
+
+
+@pytest.fixture
+def worker(
+    app: Flask, temporal_env: WorkflowEnvironment, loop_thread: LoopThread
+) -> Iterator[Worker]:
+    """LinkDesk's real worker on the test's own task queue, against the session dev server."""
+    with running_worker(app, temporal_env, loop_thread) as running:
+        yield running
 
 
 @dataclass
@@ -431,6 +449,12 @@ def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> Any
 
 @pytest.fixture
 def demo_directory(make: Factory) -> Factory:
+    """A small directory with one console of each type, instances and one user per role
+    (see `fill_demo_directory`)."""
+    return fill_demo_directory(make)
+
+
+def fill_demo_directory(make: Factory) -> Factory:
     """A small directory with one console of each type, instances and one user per role.
 
     ACCT-01 (accountant) relates to ACME-US (both flags), BETA (access only) and GAMMA (none);

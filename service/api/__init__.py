@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 import flask
@@ -62,6 +63,45 @@ class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = _StrictParser()
 
 
+def takes_idempotency_key(path: str, method: str) -> bool:
+    """Whether an operation takes the `Idempotency-Key` header: every unsafe one of a caller."""
+    return method in UNSAFE and (path, method) not in WITHOUT_KEY
+
+
+def common_errors(path: str, method: str, operation: dict[str, Any]) -> list[HTTPStatus]:
+    """The error statuses an operation can answer by its kind, whatever its view does: 401
+    without credentials, 400 (not JSON) and 413 (too large) for a body, 404 for an unknown
+    ID in the path, 503 for a write (Temporal unreachable or SQLite busy), 414 for any address
+    that is too long; with an `Idempotency-Key`, 400 (a malformed key), 409 (the key in
+    flight) and 422 (the key used for another call)."""
+    errors: list[HTTPStatus] = [HTTPStatus.REQUEST_URI_TOO_LONG]
+    if operation.get("security") != []:
+        errors.append(HTTPStatus.UNAUTHORIZED)
+    if "requestBody" in operation:
+        errors += [HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE]
+    if "{" in path:
+        errors.append(HTTPStatus.NOT_FOUND)
+    if method in UNSAFE:
+        errors.append(HTTPStatus.SERVICE_UNAVAILABLE)
+    if takes_idempotency_key(path, method):
+        errors += [HTTPStatus.BAD_REQUEST, HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY]
+    return errors
+
+
+class CommonErrors(BasePlugin):
+    """Documents on every operation the error answers of its kind (`common_errors`), with the
+    error body: the document names every status an operation answers, and no catch-all."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            for status in common_errors(path or "", method, operation):
+                if status not in responses and str(status.value) not in responses:
+                    responses[str(status.value)] = status.name  # flask-smorest's component
+
+
 class IdempotencyKeyPlugin(BasePlugin):
     """Documents the `Idempotency-Key` header on every unsafe operation (service.idempotency)."""
 
@@ -70,15 +110,17 @@ class IdempotencyKeyPlugin(BasePlugin):
     ) -> None:
         """Add the header parameter to the path's unsafe operations."""
         for method, operation in (operations or {}).items():
-            if method in UNSAFE and (path, method) not in WITHOUT_KEY:
+            if takes_idempotency_key(path or "", method):
                 # A component's name: apispec makes it a reference.
                 operation.setdefault("parameters", []).append("IdempotencyKey")
 
 
 class LinkDeskApi(Api):
-    """flask-smorest's Api, with errors left to the app's one handler (service.errors)."""
+    """flask-smorest's Api, with errors left to the app's one handler (service.errors), and
+    each operation's error answers documented one by one (no `default` response)."""
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self) -> None:
         """Errors are rendered by service.errors for the API and the pages alike."""
@@ -125,7 +167,9 @@ def init_app(app: Flask) -> None:
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
     # One per app: it holds that app's OpenAPI document.
-    api = LinkDeskApi(app, spec_kwargs={"extra_plugins": [IdempotencyKeyPlugin()]})
+    api = LinkDeskApi(
+        app, spec_kwargs={"extra_plugins": [IdempotencyKeyPlugin(), CommonErrors()]}
+    )
     api.spec.components.parameter("IdempotencyKey", "header", IDEMPOTENCY_KEY_PARAMETER)
     for module in (tokens, me, directory, requests, tasks, notifications, metrics):
         api.register_blueprint(module.blp)

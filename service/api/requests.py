@@ -39,6 +39,7 @@ def _detail(public_id: str) -> service.RequestDetail:
 @login_required
 @blp.arguments(RequestCreateSchema)
 @blp.response(201, RequestDetailSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Only partners and instance admins file")
 @blp.alt_response(409, schema=ErrorSchema, description="An open request already asks this")
 @blp.alt_response(422, schema=ErrorSchema, description="Unknown reference or nothing to do")
 @blp.alt_response(503, **UNAVAILABLE)
@@ -55,6 +56,7 @@ def file_request(body: dict[str, Any]) -> service.RequestDetail:
 @login_required
 @blp.arguments(RequestArgsSchema, location="query")
 @blp.response(200, RequestListSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="Unknown or out-of-scope console, company")
 def list_requests(args: dict[str, Any]) -> Page:
     """List the requests you may see, newest first.
 

@@ -43,26 +43,19 @@ def is_id_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
-def _fits_integer_column(value: int) -> None:
-    if not -MAX_ID - 1 <= value <= MAX_ID:
-        raise ma.ValidationError(f"Give a number between {-MAX_ID - 1} and {MAX_ID}.")
-
-
-def _sane_day(value: date) -> None:
-    if not FIRST_DAY <= value <= LAST_DAY:
-        raise ma.ValidationError(f"Give a day from {FIRST_DAY} to {LAST_DAY}.")
-
-
-def _no_nul(value: str) -> None:
-    if NUL in value:  # PostgreSQL cannot store it, and no one types it
-        raise ma.ValidationError("Remove the NUL character: text cannot hold it.")
-
-
-# The check every input field of a type gets, whatever else it checks.
+# The check every input field of a type gets, whatever else it checks; as marshmallow
+# validators, so the OpenAPI document states them too (minimum and maximum, pattern).
 INPUT_BOUNDS: dict[type[fields.Field], Any] = {
-    fields.Integer: _fits_integer_column,
-    fields.Date: _sane_day,
-    fields.String: _no_nul,
+    fields.Integer: validate.Range(
+        min=-MAX_ID - 1, max=MAX_ID, error=f"Give a number between {-MAX_ID - 1} and {MAX_ID}."
+    ),
+    fields.Date: validate.Range(
+        min=FIRST_DAY, max=LAST_DAY, error=f"Give a day from {FIRST_DAY} to {LAST_DAY}."
+    ),
+    # PostgreSQL cannot store NUL, and no one types it.
+    fields.String: validate.Regexp(
+        f"^[^{NUL}]*$", error="Remove the NUL character: text cannot hold it."
+    ),
 }
 
 
@@ -86,10 +79,29 @@ class Schema(InputSchema):
         ordered = True
 
 
+# Numerals of IDs that can exist, as the OpenAPI document states them: `parse_id` reads more
+# (up to ten digits, up to MAX_ID), the document promises what it always reads.
+ID_NUMERAL = "0?[1-9][0-9]{0,8}"
+# A code (`is_valid_code`): letters, digits, dots, dashes and underscores, starting with a
+# letter or digit, with at least one letter.
+CODE = "([A-Za-z]|[0-9][A-Za-z0-9._-]*[A-Za-z])[A-Za-z0-9._-]*"
+
+
 class RefField(fields.Field):
     """A console or instance named by numeric ID or by code (`12` or `"ACME-US"`)."""
 
     default_error_messages = {"invalid": "Give a numeric ID or a code such as ACME-US."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        documented = {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                {"type": "string", "pattern": f"^({ID_NUMERAL}|{CODE})$", "maxLength": 64},
+            ],
+            "description": "Numeric ID or code",
+        }
+        metadata = {**documented, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
         if is_id_number(value):
@@ -176,7 +188,7 @@ class RelationshipSchema(Schema):
 
 
 class RelationshipArgsSchema(PageArgsSchema):
-    console_id = RefField(metadata={"description": "Numeric ID or code"})
+    console_id = RefField()
     instance_id = RefField(metadata={"description": "Numeric ID or company code"})
 
 
@@ -293,6 +305,11 @@ class AgentRefField(fields.Field):
 
     default_error_messages = {"invalid": "Give an agent's user ID, or none."}
 
+    def __init__(self, **kwargs: Any) -> None:
+        documented = {"type": "string", "pattern": f"^([Nn][Oo][Nn][Ee]|{ID_NUMERAL})$"}
+        metadata = {**documented, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
         if is_id_number(value):
             return int(value)
@@ -319,10 +336,7 @@ class RequestFilterArgs(InputSchema):
     resolved_from = fields.Date(metadata={"description": "Ended on or after this day"})
     resolved_to = fields.Date(metadata={"description": "Ended on or before this day"})
     agent = AgentRefField(
-        metadata={
-            "description": "User ID of the agent who first took it up, or `none`",
-            "type": "string",
-        }
+        metadata={"description": "User ID of the agent who first took it up, or `none`"}
     )
     assignee = fields.Integer(
         validate=validate.Range(min=1),

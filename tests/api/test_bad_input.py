@@ -4,6 +4,7 @@ documented error body under /api/."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -213,3 +214,102 @@ def test_pages_refuse_bad_input_too(
     sign_in(client, "boss")
     response = client.get(url)
     assert response.status_code == status, response.get_data()[:300]
+
+
+# The OpenAPI document tells the truth (findings of tests/api/test_fuzz.py) ------------------
+
+
+@pytest.fixture
+def openapi(client: FlaskClient) -> dict[str, Any]:
+    return dict(client.get("/api/v1/openapi.json").json)
+
+
+def operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    ]
+
+
+def test_no_operation_documents_a_catch_all_answer(openapi: dict[str, Any]) -> None:
+    # A `default` response made any status, a 500 too, "documented".
+    for path, method, operation in operations(openapi):
+        assert "default" not in operation["responses"], (method, path)
+
+
+def test_every_operation_documents_its_error_answers(openapi: dict[str, Any]) -> None:
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, method, operation in operations(openapi):
+        responses = operation["responses"]
+        expected = {"414"}
+        if operation.get("security") != []:
+            expected.add("401")
+        if "requestBody" in operation:
+            expected |= {"400", "413"}
+        if "{" in path:
+            expected.add("404")
+        if method in ("post", "delete"):
+            expected.add("503")
+        assert expected <= set(responses), (method, path, sorted(responses))
+        for status in expected:
+            ref = responses[status].get("$ref", "").rsplit("/", 1)[-1]
+            documented = openapi["components"]["responses"][ref] if ref else responses[status]
+            assert documented["content"]["application/json"]["schema"] == error
+
+
+def test_answers_found_by_fuzzing_are_documented(
+    demo_directory: Factory, api_as: Any, openapi: dict[str, Any]
+) -> None:
+    # An agent filing a request is refused with 403; an unknown company in the request list's
+    # filter is 404. Neither status was in the document.
+    body = {"kind": "establish_link", "console_id": "ACCT-01", "instance_id": "BETA", "reason": "x"}
+    refused(api_as("agent").post("/api/v1/requests", json=body), 403)
+    assert "403" in openapi["paths"]["/api/v1/requests"]["post"]["responses"]
+    refused(api_as("agent").get("/api/v1/requests", query_string={"instance_id": "null"}), 404)
+    assert "404" in openapi["paths"]["/api/v1/requests"]["get"]["responses"]
+
+
+def test_input_bounds_are_in_the_document(openapi: dict[str, Any]) -> None:
+    # page=27725934311 was refused with 422 while the document allowed any integer.
+    page = openapi["paths"]["/api/v1/notifications"]["get"]["parameters"][0]
+    assert page["name"] == "page"
+    assert page["schema"]["maximum"] == 2**31 - 1
+    # Text holding NUL is refused, and the document says so.
+    username = openapi["components"]["schemas"]["TokenCreate"]["properties"]["username"]
+    assert re.fullmatch(username["pattern"], "agent")
+    assert not re.fullmatch(username["pattern"], "ag\x00ent")
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        *[("ACME-US", True), ("12", True), ("012", True), ("1.a", True), ("null", True)],
+        *[("", False), ("0", False), ("-1", False), (".a", False), ("a" * 65, False)],
+    ],
+)
+def test_references_are_documented_as_read(
+    demo_directory: Factory, api_as: Any, openapi: dict[str, Any], value: str, valid: bool
+) -> None:
+    # Console and company references were documented as any JSON value: `null` or "" was
+    # "valid" and refused with 422.
+    parameters = openapi["paths"]["/api/v1/relationships"]["get"]["parameters"]
+    (documented,) = [p["schema"] for p in parameters if p["name"] == "instance_id"]
+    integer, text = documented["oneOf"]
+    assert integer == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    matches = bool(re.fullmatch(text["pattern"], value)) and len(value) <= text["maxLength"]
+    assert matches == valid
+    response = api_as("agent").get("/api/v1/relationships", query_string={"instance_id": value})
+    assert (response.status_code != 422) == valid, response.json
+
+
+@pytest.mark.parametrize(("value", "valid"), [("none", True), ("NONE", True), ("7", True)])
+def test_the_agent_filter_is_documented_as_read(
+    openapi: dict[str, Any], value: str, valid: bool
+) -> None:
+    parameters = openapi["paths"]["/api/v1/requests"]["get"]["parameters"]
+    (documented,) = [p["schema"] for p in parameters if p["name"] == "agent"]
+    assert documented["type"] == "string"
+    assert bool(re.fullmatch(documented["pattern"], value)) == valid
+    assert not re.fullmatch(documented["pattern"], "")
