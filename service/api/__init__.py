@@ -167,9 +167,7 @@ def init_app(app: Flask) -> None:
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
     # One per app: it holds that app's OpenAPI document.
-    api = LinkDeskApi(
-        app, spec_kwargs={"extra_plugins": [IdempotencyKeyPlugin(), CommonErrors()]}
-    )
+    api = LinkDeskApi(app, spec_kwargs={"extra_plugins": [IdempotencyKeyPlugin(), CommonErrors()]})
     api.spec.components.parameter("IdempotencyKey", "header", IDEMPOTENCY_KEY_PARAMETER)
     for module in (tokens, me, directory, requests, tasks, notifications, metrics):
         api.register_blueprint(module.blp)
