@@ -16,7 +16,9 @@ the number of random cases per operation and caller (`make fuzz` raises it for a
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from temporalio.testing import WorkflowEnvironment
 
-from service import create_app
+from service import create_app, idempotency
 from tests.api.conftest import FIGURES
 from tests.conftest import (
     ApiClient,
@@ -47,6 +49,7 @@ SEED = 20261207
 EXAMPLES = int(os.environ.get("LINKDESK_FUZZ_EXAMPLES") or 5)
 OPENAPI = "/api/v1/openapi.json"
 REVOKE_TOKEN = "DELETE /api/v1/tokens/{token_id}"
+WELL_FORMED_KEY = re.compile(rf"[\x20-\x7e]{{1,{idempotency.MAX_LENGTH}}}")
 # Checks left out for one operation, each for a deliberate reason.
 EXCLUDED_CHECKS = {
     # A well-formed reference to no console or company, or a request that would change
@@ -159,6 +162,17 @@ def caller(request: pytest.FixtureRequest, fuzz_app: Flask) -> Caller:
     return found
 
 
+def fresh_idempotency_key(case: Any) -> None:
+    """A well-formed `Idempotency-Key` the case carries becomes a new one: the document asks
+    for one key per action, and a key the fuzzer draws again for another call is rightly
+    refused (422). A malformed key stays, to be refused with 400."""
+    headers = case.headers or {}
+    key = headers.get(idempotency.HEADER)
+    if isinstance(key, str) and WELL_FORMED_KEY.fullmatch(key) and key.strip():
+        headers[idempotency.HEADER] = uuid.uuid4().hex
+        case.headers = headers
+
+
 @schema.parametrize()
 def test_api_fuzz(case: Any, caller: Caller, fuzz_app: Flask) -> None:
     FIGURES.cases += 1
@@ -168,6 +182,7 @@ def test_api_fuzz(case: Any, caller: Caller, fuzz_app: Flask) -> None:
     negated = case.operation.schema.is_security_param_negated(case)
     headers = {} if negated else caller.headers
     case.operation.schema.app = fuzz_app  # also for the checks that send cases of their own
+    fresh_idempotency_key(case)
     try:
         response = case.call(app=fuzz_app, headers=headers)
         FIGURES.statuses[response.status_code] += 1
