@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from service.embedded import Ports, temporal_command, web_command, worker_command
 
@@ -97,6 +97,24 @@ class OperatedStack:
     var_dir: Path
     env: dict[str, str]
 
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
     def linkdesk(self, *args: str) -> str:
         """Run an operator command (`linkdesk ...`) against this stack's database."""
         done = subprocess.run(
@@ -138,18 +156,6 @@ class EmbeddedStack(OperatedStack):
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
-
-    def __enter__(self) -> EmbeddedStack:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _read_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -270,18 +276,6 @@ class SupervisedStack(OperatedStack):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-
-    def __enter__(self) -> SupervisedStack:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self, timeout: float = 120.0) -> None:
         """Prepare the database, start the three processes in order and supervise them."""
