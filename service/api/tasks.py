@@ -48,6 +48,7 @@ def list_tasks(args: dict[str, Any]) -> Page:
 @blp.route("/<int:task_id>/claim", methods=["POST"])
 @login_required
 @blp.response(200, RequestDetailSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Not a task of the caller's role")
 @blp.alt_response(409, schema=ErrorSchema, description="Claimed by someone else (named)")
 @blp.alt_response(503, **UNAVAILABLE)
 def claim_task(task_id: int) -> service.RequestDetail:
@@ -58,6 +59,7 @@ def claim_task(task_id: int) -> service.RequestDetail:
 @blp.route("/<int:task_id>/release", methods=["POST"])
 @login_required
 @blp.response(200, RequestDetailSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Not a task of the caller's role")
 @blp.alt_response(409, schema=ErrorSchema)
 @blp.alt_response(503, **UNAVAILABLE)
 def release_task(task_id: int) -> service.RequestDetail:

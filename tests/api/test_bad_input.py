@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import Factory, sign_in
+from tests.lifecycle import file, task_of, wait_status
 
 HUGE = "99999999999999999999"  # past 64 bits
 
@@ -313,3 +314,20 @@ def test_the_agent_filter_is_documented_as_read(
     assert documented["type"] == "string"
     assert bool(re.fullmatch(documented["pattern"], value)) == valid
     assert not re.fullmatch(documented["pattern"], "")
+
+
+@pytest.mark.usefixtures("worker")
+def test_claiming_a_task_of_another_role_is_a_documented_403(
+    demo_directory: Factory, api_as: Any, openapi: dict[str, Any]
+) -> None:
+    # An agent claiming or releasing a consent task is refused with 403, which the document
+    # of those two operations did not list (found by the fuzz test).
+    partner, admin, agent = api_as("pacct"), api_as("iadmin"), api_as("agent")
+    demo_directory.relationship("ACCT-01", "ACME-US", access_enabled=False, linked=True)
+    request_id = file(partner, "enable_access", "ACCT-01", "ACME-US").json["id"]
+    wait_status(partner, request_id, "awaiting_consent")
+    consent = task_of(admin, request_id, "consent")
+    for action in ("claim", "release"):
+        refused(agent.post(f"/api/v1/tasks/{consent['id']}/{action}"), 403)
+        responses = openapi["paths"][f"/api/v1/tasks/{{task_id}}/{action}"]["post"]["responses"]
+        assert "403" in responses, action
