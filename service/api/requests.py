@@ -87,6 +87,7 @@ def get_request(public_id: str) -> service.RequestDetail:
 @login_required
 @blp.arguments(CancelSchema)
 @blp.response(200, RequestDetailSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Not the caller's to cancel")
 @blp.alt_response(409, schema=ErrorSchema, description="Too late to cancel")
 @blp.alt_response(503, **UNAVAILABLE)
 def cancel_request(body: dict[str, Any], public_id: str) -> service.RequestDetail:
@@ -100,6 +101,7 @@ def cancel_request(body: dict[str, Any], public_id: str) -> service.RequestDetai
 @login_required
 @blp.arguments(CommentSchema)
 @blp.response(201, TimelineEntrySchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Internal notes: Customer Service only")
 @blp.alt_response(503, **UNAVAILABLE)
 def add_comment(body: dict[str, Any], public_id: str) -> TimelineEvent:
     """Comment on a request; internal notes are for Customer Service only."""
@@ -112,6 +114,7 @@ def add_comment(body: dict[str, Any], public_id: str) -> TimelineEvent:
 @login_required
 @blp.arguments(ResponseSchema)
 @blp.response(200, RequestDetailSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Only the requesting side answers")
 @blp.alt_response(409, schema=ErrorSchema, description="No question is waiting")
 @blp.alt_response(503, **UNAVAILABLE)
 def respond(body: dict[str, Any], public_id: str) -> service.RequestDetail:

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import Factory, sign_in
+from tests.conftest import Factory, sign_in, waiting_request
 from tests.lifecycle import file, task_of, wait_status
 
 HUGE = "99999999999999999999"  # past 64 bits
@@ -331,3 +331,19 @@ def test_claiming_a_task_of_another_role_is_a_documented_403(
         refused(agent.post(f"/api/v1/tasks/{consent['id']}/{action}"), 403)
         responses = openapi["paths"][f"/api/v1/tasks/{{task_id}}/{action}"]["post"]["responses"]
         assert "403" in responses, action
+
+
+def test_refusals_of_the_callers_role_are_documented(
+    app: Flask, demo_directory: Factory, api_as: Any, openapi: dict[str, Any]
+) -> None:
+    # A partner's internal note and an agent's answer to an info request are refused with 403,
+    # as is a cancel the workflow refuses to a role: the document of those operations did not
+    # list it.
+    request_id = waiting_request(app).public_id
+    partner, agent = api_as("pacct"), api_as("agent")
+    note = {"body": "psst", "internal": True}
+    refused(partner.post(f"/api/v1/requests/{request_id}/comments", json=note), 403)
+    refused(agent.post(f"/api/v1/requests/{request_id}/response", json={"answer": "x"}), 403)
+    for action in ("comments", "response", "cancel"):
+        responses = openapi["paths"][f"/api/v1/requests/{{public_id}}/{action}"]["post"]
+        assert "403" in responses["responses"], action
