@@ -62,7 +62,9 @@ FRESH = tuple(f"CHAOS-F{n:04d}" for n in range(150))
 LINKED = tuple(f"CHAOS-L{n:04d}" for n in range(60))
 
 THINK = (0.25, 0.7)  # seconds a client waits between two of its steps
-RETRY_FOR = 60.0  # seconds a client keeps retrying one action before it gives up
+# Seconds a client keeps retrying one action before it gives up: longer than the lease of an
+# Idempotency-Key whose web process died (60 s), after which a retry takes the key over.
+RETRY_FOR = 90.0
 TIMEOUT = 30.0  # seconds a client waits for one answer
 KILLS = ("web_worker", "web", "worker", "temporal")
 # The actions whose success shows a killed part serves again: any answer for the web app
@@ -136,7 +138,8 @@ class Action:
         answer, 409 naming the open request the first attempt made."""
         if self.final in (200, 201):
             return True
-        return self.action == "file" and len(self.statuses) > 1 and self.final == 409
+        retried = self.action == "file" and len(self.statuses) > 1 and self.final == 409
+        return retried and self.request is not None
 
 
 @dataclass
@@ -243,7 +246,8 @@ class Client:
         return response.status, payload, code, wait
 
     def call(self, action: str, method: str, path: str, body: Any = None) -> tuple[Any, Action]:
-        """Send one action, retried while it answers 503 or nothing; its last JSON answer."""
+        """Send one action, retried while it answers 503, a 409 with `Retry-After` or nothing;
+        its last JSON answer."""
         done = Action(self.username, action, uuid.uuid4().hex)
         deadline = time.monotonic() + RETRY_FOR
         delay = 0.25
@@ -257,7 +261,9 @@ class Client:
             )
             done.statuses.append(status)
             done.body = payload
-            if status is not None and status != 503:
+            # A 503, or a 409 that asks to retry (the key still in flight in a web process
+            # that may have died, or a workflow catching up), is tried again.
+            if status is not None and status != 503 and not (status == 409 and retry_after):
                 return payload, done
             pause = min(retry_after or delay, 5.0)
             if time.monotonic() + pause > deadline:

@@ -77,6 +77,11 @@ def test_a_filing_retried_after_a_lost_answer_is_acknowledged_by_its_409() -> No
     assert not found.failed, found
     found = assess([filing("REQ-000009", None, 409)], [], completed_request())
     assert found.lost == ["REQ-000009: acknowledged filing " + repr(TRIPLE) + " not stored"]
+    # A 409 naming no request (its key still in flight when the client gave up) says
+    # nothing was acknowledged: no request stored is then not a lost one.
+    unnamed = filing(None, None, 409)
+    assert not unnamed.acknowledged
+    assert not assess([unnamed], [], completed_request()).lost
 
 
 def test_an_acknowledged_decision_the_task_does_not_hold_is_lost() -> None:
