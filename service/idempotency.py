@@ -102,6 +102,28 @@ def action_id() -> str | None:
     return f"linkdesk-action-{hashlib.sha256(seed).hexdigest()[:40]}"
 
 
+def made_earlier() -> int | None:
+    """The ID of the request an earlier attempt of this call filed, when that attempt's
+    process died before storing its answer and this call took the key over; else None."""
+    claim: Claim | None = g.get("linkdesk_idempotency")
+    if claim is None:
+        return None
+    return db.session.execute(
+        select(IdempotencyKey.made_request_id).where(IdempotencyKey.id == claim.row_id)
+    ).scalar_one_or_none()
+
+
+def record_made(request_id: int) -> None:
+    """Note the request this call files, in the filing's own transaction (see `made_earlier`)."""
+    claim: Claim | None = g.get("linkdesk_idempotency")
+    if claim is not None:
+        db.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == claim.row_id)
+            .values(made_request_id=request_id)
+        )
+
+
 def _prune(now: datetime) -> None:
     """Delete the keys past KEPT, at most once per PRUNE_EVERY in this process."""
     state = current_app.extensions["linkdesk.idempotency"]

@@ -647,3 +647,8 @@ class IdempotencyKey(Model):
     content_type: Mapped[str | None] = mapped_column(String(200))
     location: Mapped[str | None] = mapped_column(Text)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The request this call filed, written in the filing's own transaction: a retry that takes
+    # the key over from a process that died before storing the answer gets that request.
+    made_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="SET NULL")
+    )

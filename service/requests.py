@@ -500,7 +500,15 @@ def _resolve_for_filing(user: User, kind: RequestKind, console_ref: Any, instanc
 def file_request(
     user: User, kind: RequestKind, console_ref: Any, instance_ref: Any, reason: str
 ) -> Request:
-    """File a request and start its workflow; nothing is left behind when that fails."""
+    """File a request and start its workflow; nothing is left behind when that fails.
+
+    A filing retried with its `Idempotency-Key` after its web process died between storing
+    the request and storing the answer gets the request it made (`idempotency.made_earlier`).
+    """
+    earlier = idempotency.made_earlier()
+    made = db.session.get(Request, earlier) if earlier is not None else None
+    if made is not None:
+        return made
     console, instance = _resolve_for_filing(user, kind, console_ref, instance_ref)
     current = relationship_between(console, instance)
     rule = KINDS[kind]
@@ -531,6 +539,7 @@ def file_request(
     db.session.add(
         StatusPeriod(request_id=request.id, status=RequestStatus.SUBMITTED, started_at=now)
     )
+    idempotency.record_made(request.id)
     data = workflow_input(request)  # read before the commit: no transaction while Temporal works
     db.session.commit()
     try:

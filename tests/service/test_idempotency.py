@@ -84,6 +84,35 @@ def test_a_task_action_retried_with_its_key_acts_once(
 
 
 @pytest.mark.usefixtures("worker")
+def test_a_filing_whose_answer_was_lost_is_found_by_its_key(
+    app: Flask, demo_directory: Factory, api_as: Any
+) -> None:
+    """The web process died after storing the filing and before storing its answer: the
+    retry that takes the key over once its lease ended gets the request the first call made
+    (201), not a 409 "already asks" or a 422 "nothing to do"."""
+    partner = api_as("pacct")
+    first = post(partner, "/api/v1/requests", "file-1", json=BODY)
+    assert first.status_code == 201, first.json
+    with app.app_context():  # as if its process had died before storing the answer
+        db.session.execute(
+            db.update(IdempotencyKey).values(
+                status=None,
+                content_type=None,
+                body=None,
+                started_at=utcnow() - idempotency.IN_FLIGHT_LEASE - timedelta(seconds=1),
+            )
+        )
+        db.session.commit()
+    retried = post(partner, "/api/v1/requests", "file-1", json=BODY)
+    assert retried.status_code == 201, retried.json
+    assert retried.json["id"] == first.json["id"]
+    assert count(app, Request) == 1
+    # The key is the partner's: another partner's call with it files a request of its own.
+    other = post(api_as("pvar"), "/api/v1/requests", "file-1", json=BODY)
+    assert other.status_code != 201 or other.json["id"] != first.json["id"]
+
+
+@pytest.mark.usefixtures("worker")
 def test_a_retry_whose_answer_was_lost_attaches_to_the_same_update(
     app: Flask, demo_directory: Factory, api_as: Any
 ) -> None:

@@ -29,6 +29,13 @@ def upgrade():
         sa.Column("content_type", sa.String(length=200), nullable=True),
         sa.Column("location", sa.Text(), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("made_request_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["made_request_id"],
+            ["requests.id"],
+            name=op.f("fk_idempotency_keys_made_request_id_requests"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
