@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from flask.views import MethodView
 
 from domain.vocabulary import Role
 from service import auth, users
@@ -99,51 +100,53 @@ def create_user(body: dict[str, Any]) -> tuple[User, int, dict[str, str]]:
     return _with_etag(user, 201)
 
 
-@blp.route("/<int:user_id>", methods=["GET"])
-@admins_only
-@blp.response(200, UserSchema, headers=ETAG)
-@blp.alt_response(404, schema=ErrorSchema, description=f"No such user, or: {NOT_ADMIN}")
-def get_user(user_id: int) -> tuple[User, int, dict[str, str]]:
-    """Read one user, with its version as the ETag."""
-    return _with_etag(users.get_user(user_id))
+@blp.route("/<int:user_id>")
+class UserView(MethodView):
+    """One user. GET and PATCH share one route, so an ID past any table's is 404 for both."""
 
+    @admins_only
+    @blp.response(200, UserSchema, headers=ETAG)
+    @blp.alt_response(404, schema=ErrorSchema, description=f"No such user, or: {NOT_ADMIN}")
+    def get(self, user_id: int) -> tuple[User, int, dict[str, str]]:
+        """Read one user, with its version as the ETag."""
+        return _with_etag(users.get_user(user_id))
 
-@blp.route("/<int:user_id>", methods=["PATCH"])
-@admins_only
-@blp.doc(parameters=[IF_MATCH])
-@blp.arguments(UserUpdateSchema)
-@blp.response(200, UserSchema, headers=ETAG)
-@blp.alt_response(404, schema=ErrorSchema, description=f"No such user, or: {NOT_ADMIN}")
-@blp.alt_response(
-    409,
-    schema=StaleErrorSchema,
-    description=f"{STALE}; or the e-mail address is taken, or it would demote the last admin",
-)
-@blp.alt_response(422, schema=ErrorSchema, description="Bad field, or a scope unfit for the role")
-@blp.alt_response(428, schema=ErrorSchema, description="No If-Match header")
-@blp.alt_response(503, **UNAVAILABLE)
-def update_user(body: dict[str, Any], user_id: int) -> tuple[User, int, dict[str, str]]:
-    """Change a user's name, e-mail, role and scope; only the fields sent change.
+    @admins_only
+    @blp.doc(parameters=[IF_MATCH])
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema, headers=ETAG)
+    @blp.alt_response(404, schema=ErrorSchema, description=f"No such user, or: {NOT_ADMIN}")
+    @blp.alt_response(
+        409,
+        schema=StaleErrorSchema,
+        description=f"{STALE}; or the e-mail address is taken, or it would demote the last admin",
+    )
+    @blp.alt_response(
+        422, schema=ErrorSchema, description="Bad field, or a scope unfit for the role"
+    )
+    @blp.alt_response(428, schema=ErrorSchema, description="No If-Match header")
+    @blp.alt_response(503, **UNAVAILABLE)
+    def patch(self, body: dict[str, Any], user_id: int) -> tuple[User, int, dict[str, str]]:
+        """Change a user's name, e-mail, role and scope; only the fields sent change.
 
-    Send the ETag you read as `If-Match`. Changing the role drops a scope the new role does
-    not have (a partner's console, an instance admin's instances).
-    """
-    user = users.get_user(user_id)
-    sent = request.headers.get("If-Match")
-    if sent is None:
-        raise PreconditionRequired(
-            f"Send If-Match: {etag(user)} (the ETag of the user as you read it), so an edit "
-            "never overwrites a change you have not seen."
-        )
-    version = user.version if sent.strip() == etag(user) else -1
-    changes = {key: value for key, value in body.items() if key != "reason"}
-    changes = {_FIELDS.get(key, key): value for key, value in changes.items()}
-    try:
-        return _with_etag(
-            users.update_user(auth.signed_in_user(), user, version, changes, body["reason"])
-        )
-    except users.StaleVersion as problem:
-        raise _stale(problem) from None
+        Send the ETag you read as `If-Match`. Changing the role drops a scope the new role
+        does not have (a partner's console, an instance admin's instances).
+        """
+        user = users.get_user(user_id)
+        sent = request.headers.get("If-Match")
+        if sent is None:
+            raise PreconditionRequired(
+                f"Send If-Match: {etag(user)} (the ETag of the user as you read it), so an "
+                "edit never overwrites a change you have not seen."
+            )
+        version = user.version if sent.strip() == etag(user) else -1
+        changes = {_FIELDS.get(key, key): value for key, value in body.items() if key != "reason"}
+        try:
+            return _with_etag(
+                users.update_user(auth.signed_in_user(), user, version, changes, body["reason"])
+            )
+        except users.StaleVersion as problem:
+            raise _stale(problem) from None
 
 
 _FIELDS = {"console_id": "console", "instance_ids": "instances"}
