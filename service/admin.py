@@ -169,6 +169,7 @@ def create_user(
         instances=instances,
     )
     db.session.add(user)
+    db.session.flush()
     audit(
         actor,
         "user.created",
@@ -178,11 +179,22 @@ def create_user(
         role=user_role.value,
         console=console.code if console else None,
         instances=[i.code for i in instances],
-        display_name=user.display_name,
-        email=email,
+        before=None,
+        after=user_values(user),
     )
-    db.session.flush()
     return user
+
+
+def user_values(user: User) -> dict[str, Any]:
+    """What an administrator may change of a user, as the audit trail records it."""
+    return {
+        "display_name": user.display_name,
+        "email": user.email,
+        "role": Role(user.role).value,
+        "console": user.console.code if user.console else None,
+        "instances": [instance.code for instance in user.instances],
+        "active": bool(user.active),
+    }
 
 
 def find_user(username: str) -> User:

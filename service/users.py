@@ -62,18 +62,6 @@ class StaleVersion(Conflict):
         self.current = user
 
 
-def snapshot(user: User) -> dict[str, Any]:
-    """What an administrator may change of a user, as the audit trail records it."""
-    return {
-        "display_name": user.display_name,
-        "email": user.email,
-        "role": Role(user.role).value,
-        "console": user.console.code if user.console else None,
-        "instances": [instance.code for instance in user.instances],
-        "active": bool(user.active),
-    }
-
-
 @dataclass(frozen=True)
 class UserFilters:
     """The user list's search and filters."""
@@ -207,7 +195,7 @@ def update_user(
     was made on; an older version is refused (`StaleVersion`)."""
     if version != user.version:
         raise StaleVersion(user)
-    before = snapshot(user)
+    before = admin.user_values(user)
     role = _role(changes.get("role", user.role))
     console_ref = changes.get("console", user.console_id)
     instance_refs = (
@@ -237,7 +225,7 @@ def update_user(
     user.role = role
     user.console = console
     user.instances = instances
-    after = snapshot(user)
+    after = admin.user_values(user)
     if after != before:
         user.version += 1
         changed = [key for key in before if before[key] != after[key]]

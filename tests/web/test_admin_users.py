@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from service.extensions import db
 from service.models import AuditEvent, OutboxEmail, PasswordLink, User, UserSession, utcnow
-from tests.conftest import Factory, csrf_token, free_port, sign_in
+from tests.conftest import Factory, api_token, csrf_token, free_port, sign_in
 from tests.web.conftest import PHONE, Shoot
 from tests.web.conftest import sign_in as browser_sign_in
 
@@ -329,3 +329,25 @@ def test_the_link_goes_through_smtp_under_the_public_url(
         assert db.session.execute(select(OutboxEmail.sent_at)).scalar_one() is not None
         user = db.session.execute(select(User).filter_by(username="boss")).scalar_one()
         assert user.active
+
+
+def test_admin_sees_and_revokes_a_users_token(
+    app: Flask, client: FlaskClient, demo_directory: Factory
+) -> None:
+    token = api_token(app.test_client(), "agent")
+    headers = {"Authorization": f"Bearer {token}"}
+    sign_in(client, "root")
+    agent = demo_directory.get_user("agent")
+    url = f"/admin/users/{agent.id}"
+    page = client.get(url).get_data(as_text=True)
+    assert token[:10] in page and token not in page  # the prefix, never the secret
+    token_id = re.search(r"/tokens/(\d+)/revoke", page)
+    assert token_id
+    response = _post(client, f"{url}/tokens/{token_id.group(1)}/revoke", {}, url)
+    assert response.status_code == 302
+    assert app.test_client().get("/api/v1/me", headers=headers).status_code == 401
+    with app.app_context():
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "token.revoked")
+        ).scalar_one()
+        assert (event.actor, event.object_ref) == ("root", "agent")
