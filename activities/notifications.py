@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import smtplib
-from email.message import EmailMessage
-
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
 from domain.vocabulary import Role
+from service import mail
 from service.extensions import db
-from service.models import Notification, OutboxEmail, Request, User, user_instances, utcnow
+from service.models import Notification, OutboxEmail, Request, User, user_instances
 from workflows.activity_interfaces import NotificationInterface
 from workflows.shared import Notify
 
@@ -91,18 +89,4 @@ class NotificationActivities(NotificationInterface):
             body=f"{notice.message}\n\nOpen LinkDesk to see the request.\n",
         )
         db.session.add(email)
-        if not config["SMTP_HOST"]:
-            return False  # stays in the outbox, which the UI shows
-        message = EmailMessage()
-        message["From"] = config["MAIL_FROM"]
-        message["To"] = address
-        message["Subject"] = email.subject
-        message.set_content(email.body)
-        with smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=20) as smtp:
-            if config["SMTP_STARTTLS"]:
-                smtp.starttls()
-            if config["SMTP_USERNAME"]:
-                smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
-            smtp.send_message(message)
-        email.sent_at = utcnow()
-        return True
+        return mail.deliver(config, email)

@@ -112,6 +112,21 @@ def set_relationship(
     return row
 
 
+def check_scope(role: Role, console: Console | None, instances: list[Instance]) -> None:
+    """Refuse a scope that does not fit the role: partners need a console, instance admins
+    instances, and no other role has either."""
+    if role == Role.PARTNER and console is None:
+        raise Invalid("A partner works from a console.", fields={"console": ["Required."]})
+    if role == Role.INSTANCE_ADMIN and not instances:
+        raise Invalid("An instance admin needs instances.", fields={"instances": ["Required."]})
+    if role != Role.PARTNER and console is not None:
+        raise Invalid("Only partners have a console.", fields={"console": ["Not for this role."]})
+    if role != Role.INSTANCE_ADMIN and instances:
+        raise Invalid(
+            "Only instance admins have instances.", fields={"instances": ["Not for this role."]}
+        )
+
+
 def create_user(
     username: str,
     *,
@@ -122,6 +137,7 @@ def create_user(
     email: str | None = None,
     console: Console | None = None,
     instances: Iterable[Instance] = (),
+    reason: str | None = None,
 ) -> User:
     """Create a user whose scope fits the role: partners need a console, admins instances."""
     username = username.strip()
@@ -133,16 +149,7 @@ def create_user(
         choices = ", ".join(r.value for r in Role)
         raise Invalid(f"Unknown role {role!r}.", fields={"role": [f"One of: {choices}."]}) from None
     instances = list(instances)
-    if user_role == Role.PARTNER and console is None:
-        raise Invalid("A partner works from a console.", fields={"console": ["Required."]})
-    if user_role == Role.INSTANCE_ADMIN and not instances:
-        raise Invalid("An instance admin needs instances.", fields={"instances": ["Required."]})
-    if user_role != Role.PARTNER and console is not None:
-        raise Invalid("Only partners have a console.", fields={"console": ["Not for this role."]})
-    if user_role != Role.INSTANCE_ADMIN and instances:
-        raise Invalid(
-            "Only instance admins have instances.", fields={"instances": ["Not for this role."]}
-        )
+    check_scope(user_role, console, instances)
     if len(password) < 4:
         raise Invalid("The password is too short.", fields={"password": ["At least 4 chars."]})
     if db.session.execute(select(User.id).where(User.username == username)).first():
@@ -162,17 +169,32 @@ def create_user(
         instances=instances,
     )
     db.session.add(user)
+    db.session.flush()
     audit(
         actor,
         "user.created",
         user,
         username,
+        reason,
         role=user_role.value,
         console=console.code if console else None,
         instances=[i.code for i in instances],
+        before=None,
+        after=user_values(user),
     )
-    db.session.flush()
     return user
+
+
+def user_values(user: User) -> dict[str, Any]:
+    """What an administrator may change of a user, as the audit trail records it."""
+    return {
+        "display_name": user.display_name,
+        "email": user.email,
+        "role": Role(user.role).value,
+        "console": user.console.code if user.console else None,
+        "instances": [instance.code for instance in user.instances],
+        "active": bool(user.active),
+    }
 
 
 def find_user(username: str) -> User:
@@ -195,16 +217,26 @@ def reset_password(user: User, password: str, actor: str) -> int:
     return ended
 
 
-def set_active(user: User, active: bool, actor: str) -> int:
+def set_active(user: User, active: bool, actor: str, reason: str | None = None) -> int:
     """Let the user sign in and use their API tokens again, or stop them at once: a
     deactivation ends all their sessions (how many is returned), and their tokens are
     refused while they stay inactive."""
     if bool(user.active) == active:
         return 0
     user.active = active
+    user.version += 1
     ended = 0 if active else end_sessions(user, SessionEnd.DEACTIVATED)
     action = "user.activated" if active else "user.deactivated"
-    audit(actor, action, user, user.username, sessions_ended=ended)
+    audit(
+        actor,
+        action,
+        user,
+        user.username,
+        reason,
+        before={"active": not active},
+        after={"active": active},
+        sessions_ended=ended,
+    )
     db.session.flush()
     return ended
 

@@ -369,6 +369,7 @@ class SessionEnd(StrEnum):
     ENDED = "ended_from_settings"  # from the list of sessions on the settings page
     PASSWORD_CHANGED = "password_changed"
     PASSWORD_RESET = "password_reset"
+    PASSWORD_LINK = "password_link"  # a new password chosen through an e-mailed link
     DEACTIVATED = "deactivated"
     IDLE = "idle"
     EXPIRED = "expired"
@@ -386,6 +387,8 @@ def _ended_message(reason: str) -> str:
         "sessions. Sign in with the new password.",
         SessionEnd.PASSWORD_RESET: "An administrator reset your password, which signed you "
         "out. Sign in with the new password.",
+        SessionEnd.PASSWORD_LINK: "Your password was changed through a link sent by e-mail, "
+        "which signed you out. Sign in with the new password.",
         SessionEnd.DEACTIVATED: "Your account was deactivated, which signed you out.",
         SessionEnd.IDLE: f"You were signed out after {int(config['SESSION_IDLE_MINUTES'])} "
         f"minutes without activity. {again}",

@@ -78,6 +78,14 @@ DEFAULTS: dict[str, Any] = {
     # A session not used for this long is ended; PERMANENT_SESSION_LIFETIME ends any session
     # that long after sign-in.
     "SESSION_IDLE_MINUTES": 60,
+    # One-time password links (service.users): how long one works, and how many one e-mail
+    # address may ask for ("Forgot your password?") per window before it must wait.
+    "PASSWORD_LINK_MINUTES": 60,
+    "PASSWORD_LINK_LIMIT": 3,
+    "PASSWORD_LINK_WINDOW_SECONDS": 3600,
+    # The address people reach LinkDesk at, e.g. https://linkdesk.example.com: e-mailed links
+    # start with it. Unset: the address of the request that sends the link.
+    "PUBLIC_URL": None,
     # Shortest password a person may choose (the settings page, `linkdesk set-password`).
     "PASSWORD_MIN_LENGTH": 12,
     # How many reverse proxies in front set X-Forwarded-For/-Proto (0: none, trust nothing).

@@ -16,6 +16,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from flask_wtf.csrf import CSRFError
 from marshmallow import fields as ma_fields
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, RequestURITooLarge
 
 FieldErrors = Mapping[str, list[str]]
@@ -42,6 +43,8 @@ class ServiceError(Exception):
         self.message = message
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
+        # More of the JSON error body, beside `error` (a 409's current values, for one).
+        self.extra: dict[str, Any] = {}
 
 
 class Unauthorized(ServiceError):
@@ -155,11 +158,12 @@ def render_error(
     message: str,
     fields: FieldErrors | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
     """The response for an error: the documented JSON body for the API, a page for people."""
     if _wants_json():
         error = {"code": code, "message": message, "field_errors": dict(fields or {})}
-        response = jsonify(_ERROR_BODY.dump({"error": error}))
+        response = jsonify({**(extra or {}), **_ERROR_BODY.dump({"error": error})})
     else:
         html = render_template(
             "error.html", status=status, code=code, message=message, fields=fields or {}
@@ -248,15 +252,28 @@ def handle_database_error(error: OperationalError) -> Response:
     return render_error(500, "internal_error", "Something went wrong on our side.")
 
 
+def handle_lost_race(error: StaleDataError) -> Response:
+    """Two writers changed the same row from the same version at once: the later one's
+    transaction was rolled back, and it is told to look again (409)."""
+    return render_error(
+        409,
+        "conflict",
+        "Someone else changed this at the same moment: nothing was saved. Reload and try again.",
+    )
+
+
 def register(app: Flask) -> None:
     """Install the error handlers on the app."""
 
     @app.errorhandler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
-        return render_error(error.status, error.code, error.message, error.fields, error.headers)
+        return render_error(
+            error.status, error.code, error.message, error.fields, error.headers, error.extra
+        )
 
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(UnicodeDecodeError, handle_unreadable_input)
     app.register_error_handler(RecursionError, handle_unreadable_input)
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_long_urls)
     app.register_error_handler(OperationalError, handle_database_error)
+    app.register_error_handler(StaleDataError, handle_lost_race)

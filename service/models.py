@@ -152,11 +152,18 @@ class User(UserMixin, Model):
     console_id: Mapped[int | None] = mapped_column(ForeignKey("consoles.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Counts the row's changes: an edit made from an older version is refused (409), and two
+    # writers racing on the same version cannot both land (SQLAlchemy's version counter).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     console: Mapped[Console | None] = relationship(lazy="joined")
     instances: Mapped[list[Instance]] = relationship(
         secondary=user_instances, order_by="Instance.code"
     )
+
+    # Bumped by each administrator's change (`service.users`, `service.admin.set_active`);
+    # every UPDATE of the row checks it is still the version read.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     second_factor: Mapped[SecondFactor | None] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -228,6 +235,29 @@ class ApiToken(Model):
     def usable_at(self, when: datetime) -> bool:
         """Whether the token authenticates at the given time."""
         return self.revoked_at is None and self.expires_at > when
+
+
+class PasswordLink(Model):
+    """A one-time link that lets its holder choose a new password for one user: sent by
+    e-mail, good once and until `expires_at`; only the SHA-256 digest of its secret is kept."""
+
+    __tablename__ = "password_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address it was sent to (throttling counts links per address) and who asked for it.
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def usable_at(self, when: datetime) -> bool:
+        """Whether the link still lets its holder choose a password."""
+        return self.used_at is None and self.expires_at > when
 
 
 class UserSession(Model):

@@ -543,3 +543,84 @@ class TurnaroundSchema(Schema):
         BacklogSchema, required=True, metadata={"description": "Open now (filters, not dates)"}
     )
     agents = fields.List(fields.Nested(AgentLoadSchema), required=True)
+
+
+# Users (administrators) ------------------------------------------------------------------------
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    display_name = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    role = fields.Enum(Role, by_value=True, required=True)
+    console = fields.Nested(RefSchema, allow_none=True, metadata={"description": "Partners'"})
+    instances = fields.List(
+        fields.Nested(RefSchema), required=True, metadata={"description": "Instance admins'"}
+    )
+    active = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    version = fields.Integer(
+        required=True,
+        metadata={"description": "Counts changes; the ETag. Send it back as If-Match to edit."},
+    )
+
+
+UserListSchema = list_schema(UserSchema, "UserListSchema")
+
+
+class UserArgsSchema(PageArgsSchema):
+    q = fields.String(
+        validate=validate.Length(max=254),
+        metadata={"description": "Part of the username, name or e-mail address"},
+    )
+    role = fields.Enum(Role, by_value=True)
+    active = fields.Boolean()
+
+
+_REASON = {"description": "Why: kept in the audit log with the change"}
+
+
+def _reason() -> fields.String:
+    return fields.String(load_default=None, validate=validate.Length(max=2000), metadata=_REASON)
+
+
+class UserFieldsSchema(Schema):
+    """A user's editable fields; which role has which scope is checked by the service."""
+
+    display_name = fields.String(validate=validate.Length(min=1, max=200))
+    email = fields.String(allow_none=True, validate=validate.Length(max=254))
+    console_id = RefField(
+        allow_none=True, metadata={"description": "A partner's console: numeric ID or code"}
+    )
+    instance_ids = fields.List(
+        RefField(),
+        validate=validate.Length(max=200),
+        metadata={"description": "An instance admin's instances: numeric IDs or company codes"},
+    )
+    reason = _reason()
+
+
+class UserCreateSchema(UserFieldsSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    role = fields.Enum(Role, by_value=True, required=True)
+
+
+class UserUpdateSchema(UserFieldsSchema):
+    role = fields.Enum(Role, by_value=True)
+
+
+class ReasonSchema(Schema):
+    reason = _reason()
+
+
+class StaleErrorSchema(ErrorSchema):
+    """A 409 for an edit made from an older version: the user as it is now."""
+
+    current = fields.Nested(UserSchema)
+
+
+class SessionsEndedSchema(UserSchema):
+    sessions_ended = fields.Integer(
+        required=True, metadata={"description": "Sessions that the deactivation ended"}
+    )

@@ -12,7 +12,7 @@ from flask import request
 from marshmallow import fields, validate
 
 from domain.sla import SlaState
-from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, TaskType
+from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
 from service.api.schemas import InputSchema, RefField, RequestFilterArgs
 from service.auth import MAX_PASSWORD_LENGTH
 from service.errors import Invalid, NotFound, ServiceError
@@ -254,3 +254,73 @@ class ReassignForm(FormSchema):
 
 class NotificationFilterForm(PageForm):
     unread = fields.Boolean(load_default=False)
+
+
+class ForgotPasswordForm(FormSchema):
+    email = fields.String(
+        required=True,
+        validate=validate.Length(min=3, max=254),
+        error_messages={"required": "Give the e-mail address of your account."},
+    )
+
+
+class ChoosePasswordForm(FormSchema):
+    password = fields.String(
+        required=True,
+        validate=validate.Length(max=MAX_PASSWORD_LENGTH),
+        error_messages={"required": "Choose a password."},
+    )
+    password_again = fields.String(
+        required=True,
+        validate=validate.Length(max=MAX_PASSWORD_LENGTH),
+        error_messages={"required": "Type the password a second time."},
+    )
+
+
+class UserFilterForm(PageForm):
+    q = fields.String(load_default=None, validate=validate.Length(max=254))
+    role = fields.Enum(Role, by_value=True, load_default=None)
+    active = fields.String(load_default=None, validate=validate.OneOf(["yes", "no"]))
+
+
+def _reason() -> fields.String:
+    return fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+class UserForm(FormSchema):
+    """A user's name, e-mail, role and scope; instances as codes separated by commas or
+    spaces. New users also give a username; edits give the version they were made from."""
+
+    display_name = fields.String(
+        required=True,
+        validate=validate.Length(max=200),
+        error_messages={"required": "Give the person's name."},
+    )
+    email = fields.String(load_default=None, validate=validate.Length(max=254))
+    role = fields.Enum(
+        Role, by_value=True, required=True, error_messages={"required": "Choose a role."}
+    )
+    console = RefField(load_default=None)
+    instances = fields.String(load_default="", validate=validate.Length(max=2000))
+    reason = _reason()
+
+    @ma.post_load
+    def _instance_codes(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        data["instances"] = data["instances"].replace(",", " ").split()
+        return data
+
+
+class NewUserForm(UserForm):
+    username = fields.String(
+        required=True,
+        validate=validate.Length(max=64),
+        error_messages={"required": "Choose a username."},
+    )
+
+
+class EditUserForm(UserForm):
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ReasonForm(FormSchema):
+    reason = _reason()

@@ -11,12 +11,14 @@ from werkzeug.wrappers import Response
 
 from domain.sla import SlaState
 from domain.vocabulary import Role, TaskType
-from service import auth, directory
+from service import auth, directory, users
 from service.errors import Forbidden, Invalid, NotFound, Throttled, Unauthorized
 from service.models import User
 from service.web import mfa as mfa_pages
 from service.web import requests as request_pages
 from service.web.forms import (
+    ChoosePasswordForm,
+    ForgotPasswordForm,
     PageForm,
     PasswordForm,
     RelationshipFilterForm,
@@ -62,6 +64,38 @@ def sign_in() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, st
         )
         return page, exc.status, exc.headers
     return mfa_pages.complete_first_factor(user, safe_next(next_url))
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password() -> str | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Ask for a password link by e-mail; the answer never tells whether the account exists."""
+    if request.method == "GET":
+        return render_template("password/forgot.html", form={}, errors={})
+    typed = {"email": request.form.get("email", "")}
+    try:
+        users.forgot_password(load_form(ForgotPasswordForm())["email"])
+    except Invalid as exc:
+        return render_template("password/forgot.html", form=typed, errors=exc.fields), 422
+    except Throttled as exc:
+        page = render_template("password/forgot.html", form=typed, errors={}, message=exc.message)
+        return page, exc.status, exc.headers
+    return render_template("password/forgot.html", form=typed, errors={}, asked=True)
+
+
+@bp.route("/password/<secret>", methods=["GET", "POST"])
+def choose_password(secret: str) -> str | Response | tuple[str, int]:
+    """Choose a new password through a one-time link sent by e-mail."""
+    link = users.find_link(secret)
+    if request.method == "GET":
+        return render_template("password/choose.html", link=link, errors={})
+    try:
+        form = load_form(ChoosePasswordForm())
+        users.choose_password(secret, form["password"], form["password_again"])
+    except Invalid as exc:
+        return render_template("password/choose.html", link=link, errors=exc.fields), 422
+    auth.end_session()  # whoever was signed in to this browser signs in anew
+    flash("Your password is set. Sign in with it.")
+    return redirect(url_for("web.sign_in"))
 
 
 @bp.post("/sign-out")

@@ -288,6 +288,14 @@ def test_deactivate_user_ends_sessions_and_tokens_until_activated(
             )
         ).all()
     assert actions == [
-        ("user.deactivated", "cli", {"sessions_ended": 1}),
-        ("user.activated", "cli", {"sessions_ended": 0}),
+        (
+            "user.deactivated",
+            "cli",
+            {"before": {"active": True}, "after": {"active": False}, "sessions_ended": 1},
+        ),
+        (
+            "user.activated",
+            "cli",
+            {"before": {"active": False}, "after": {"active": True}, "sessions_ended": 0},
+        ),
     ]

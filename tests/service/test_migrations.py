@@ -16,7 +16,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, select, text
+from sqlalchemy import column as sql_column
+from sqlalchemy import insert, inspect, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -43,7 +44,6 @@ from service.models import (
     RequestFigures,
     Task,
     TimelineEvent,
-    User,
     utcnow,
 )
 from tests.conftest import Factory
@@ -180,18 +180,31 @@ def _store_history(count: int) -> list[int]:
         Console(code=f"C-{type_.value}", name=type_.value, type=type_) for type_ in ConsoleType
     ]
     instance = Instance(code="ACME-US", name="Acme")
-    users = [
-        User(username=name, display_name=name, password_hash="-", role=role)
+    db.session.add_all([*consoles, instance])
+    db.session.flush()
+    # Users with the columns every revision has: today's model has columns added since.
+    columns = ("id", "username", "display_name", "password_hash", "role", "active", "created_at")
+    users = table("users", *map(sql_column, columns))
+    requester_id, *agent_ids = (
+        db.session.execute(
+            insert(users)
+            .values(
+                username=name,
+                display_name=name,
+                password_hash="-",
+                role=role.value,
+                active=True,
+                created_at=utcnow(),
+            )
+            .returning(users.c.id)
+        ).scalar_one()
         for name, role in (
             ("pacct", Role.PARTNER),
             ("agent1", Role.AGENT),
             ("agent2", Role.AGENT),
             ("agent3", Role.AGENT),
         )
-    ]
-    db.session.add_all([*consoles, instance, *users])
-    db.session.flush()
-    requester, *agents = users
+    )
     durations = [None, 0.0, 0.4, *map(float, DURATION_BUCKETS), 1e9]
     numbers = []
     for i in range(count):
@@ -199,7 +212,7 @@ def _store_history(count: int) -> list[int]:
             EDGES[i] if i < len(EDGES) else MONDAY + timedelta(seconds=rng.uniform(0, 70 * 86400))
         )
         console = rng.choice(consoles)
-        request = _request(console, instance, requester.id, created)
+        request = _request(console, instance, requester_id, created)
         request.kind = rng.choice(list(RequestKind))
         db.session.add(request)
         db.session.flush()
@@ -213,7 +226,7 @@ def _store_history(count: int) -> list[int]:
                 kind=request.kind,
                 console_type=console.type,
                 outcome=RequestStatus.COMPLETED if resolved else None,
-                agent_id=rng.choice([None, *(agent.id for agent in agents)]),
+                agent_id=rng.choice([None, *agent_ids]),
                 sla_met=rng.choice([None, True, False]),
                 **{
                     column: rng.choice([*durations, rng.uniform(0, 1e7)])
@@ -458,3 +471,20 @@ def test_the_second_factor_migration_keeps_one_user_per_email_address(
             conn.execute(text("DELETE FROM users WHERE username = 'copy'"))
         upgrade()
         assert "second_factors" in inspect(db.engine).get_table_names()
+
+
+def test_the_user_admin_migration_starts_every_user_at_version_1(migrating_app: Flask) -> None:
+    """0012 gives the users already stored version 1 (the API's first ETag) and adds the
+    password links; down again, the users are as they were."""
+    with migrating_app.app_context():
+        upgrade(revision="0011")
+        _add_users({"pat": "pat@example.test", "sam": None})
+        upgrade(revision="0012")
+        with db.engine.connect() as conn:
+            versions = dict(conn.execute(text("SELECT username, version FROM users")).all())  # type: ignore[arg-type]
+        assert versions == {"pat": 1, "sam": 1}
+        assert "password_links" in inspect(db.engine).get_table_names()
+        downgrade(revision="0011")
+        assert "password_links" not in inspect(db.engine).get_table_names()
+        assert _emails() == {"pat": "pat@example.test", "sam": None}
+        upgrade()
