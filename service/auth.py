@@ -248,7 +248,7 @@ def create_token(user: User, name: str | None = None) -> tuple[ApiToken, str]:
         token.prefix,
         token=token.id,
         name=name,
-        expires_at=token.expires_at.isoformat(),
+        expires_at=token.expires_at.isoformat(timespec="seconds"),
         via=request.endpoint if has_request_context() else None,
     )
     db.session.commit()

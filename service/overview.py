@@ -4,6 +4,7 @@ the requests still open."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, select
 
@@ -84,5 +85,5 @@ def overview() -> Overview:
     )
 
 
-def _count(query: Select[tuple[int]]) -> int:
+def _count(query: Select[Any]) -> int:
     return int(db.session.execute(query).scalar_one())

@@ -556,7 +556,9 @@ def _is_audit_cursor(value: str) -> None:
         raise ma.ValidationError(exc.fields["cursor"]) from None
 
 
-class AuditArgsSchema(Schema):
+class AuditFilterArgs(InputSchema):
+    """The audit log's filters and cursor, for the API and the page alike."""
+
     actor = fields.String(
         validate=validate.Length(min=1, max=64),
         metadata={"description": "Who acted: a username, `anonymous` or a command's name"},
@@ -585,10 +587,14 @@ class AuditArgsSchema(Schema):
             "description": "Where to go on from: the `next_cursor` of the previous page (with "
             "the same filters). Without it, the newest events. The log is ordered newest "
             "first by (time, ID) and paged by that key, not by offset, so a page never "
-            "repeats or skips an event when new ones arrive meanwhile."
+            "repeats or skips an event when new ones arrive meanwhile.",
         },
     )
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AuditArgsSchema(Schema, AuditFilterArgs):
+    """The audit log's query arguments: an unknown one is refused."""
 
 
 class AuditEventSchema(Schema):

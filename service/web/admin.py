@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from domain.vocabulary import Role
-from service import auth, overview
 from service import audit as trail
+from service import auth, overview
 from service.errors import Invalid
 from service.exports import csv_download
 from service.models import AuditEvent

@@ -88,9 +88,9 @@ def test_the_audit_log_filters_by_actor_object_action_and_days(
         return [(e["actor"], e["action"], e["object_ref"]) for e in response.json["items"]]
 
     assert refs("actor=alice&to=2026-11-01") == [("alice", "user.updated", "carol")]
-    assert refs("actor=alice&from=2026-11-02&to=2026-11-02") == [
-        ("alice", "user.updated", "bob")
-    ] * 2
+    assert (
+        refs("actor=alice&from=2026-11-02&to=2026-11-02") == [("alice", "user.updated", "bob")] * 2
+    )
     assert refs("object_type=user&object_ref=bob&action=user.deactivated") == [
         ("dave", "user.deactivated", "bob")
     ]
@@ -144,9 +144,7 @@ def test_the_audit_log_as_csv_holds_every_selected_event(
 def test_token_creation_and_revocation_are_audited(
     app: Flask, demo_directory: Factory, client: Any, api_as: Any
 ) -> None:
-    created = client.post(
-        "/api/v1/tokens", json={"username": "agent", "password": PASSWORD}
-    )
+    created = client.post("/api/v1/tokens", json={"username": "agent", "password": PASSWORD})
     assert created.status_code == 201, created.json
     token = created.json
     revoked = client.delete(

@@ -114,6 +114,7 @@ CALLERS = {
     "instance_admin": "iadmin",
     "agent": "agent",
     "manager": "boss",
+    "admin": "root",
     "anonymous": None,
 }
 
