@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select, tuple_
 
 from service.errors import Invalid
 from service.extensions import db
@@ -145,12 +145,9 @@ def _select(filters: AuditFilters, after: Cursor | None, *columns: Any) -> Selec
         next_day = datetime.combine(filters.end + timedelta(days=1), time(), UTC)
         query = query.where(AuditEvent.at < next_day)
     if after is not None:
-        query = query.where(
-            or_(
-                AuditEvent.at < after.at,
-                and_(AuditEvent.at == after.at, AuditEvent.id < after.id),
-            )
-        )
+        # A row-value comparison: both databases read it as one range of the (at, id) part
+        # of the index (the same condition spelt with OR is only filtered on PostgreSQL).
+        query = query.where(tuple_(AuditEvent.at, AuditEvent.id) < tuple_(after.at, after.id))
     return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
 
 
