@@ -99,6 +99,13 @@ class AuditFilters:
     end: date | None = None
 
     def __post_init__(self) -> None:
+        if self.object_ref is not None and self.object_type is None:
+            # A reference names an object of a type ("root" may be a user or a console code),
+            # and the index that finds it leads with the type.
+            raise Invalid(
+                "Choose the object's type to find it by its reference.",
+                fields={"object_type": ["Choose the type of the object named."]},
+            )
         if self.start and self.end and self.start > self.end:
             raise Invalid(
                 "The date range ends before it starts.",

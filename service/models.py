@@ -278,14 +278,14 @@ class AuditEvent(Model):
 
     __tablename__ = "audit_events"
     # The audit log reads newest first by (at, id), paged by that key: one index per filter
-    # (actor, action, object type, object reference) leads with it and then holds that order,
-    # so a page is a short index range scan whatever the table's size.
+    # (actor, action, object type, object type and reference) leads with it and then holds
+    # that order, so a page is a short index range scan whatever the table's size.
     __table_args__ = (
         Index("ix_audit_events_at_id", "at", "id"),
         Index("ix_audit_events_actor_at_id", "actor", "at", "id"),
         Index("ix_audit_events_action_at_id", "action", "at", "id"),
         Index("ix_audit_events_object_type_at_id", "object_type", "at", "id"),
-        Index("ix_audit_events_object_ref_at_id", "object_ref", "at", "id"),
+        Index("ix_audit_events_object_type_ref_at_id", "object_type", "object_ref", "at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -575,7 +575,7 @@ class AuditFilterArgs(InputSchema):
         validate=validate.Length(min=1, max=128),
         metadata={
             "description": "The object's reference: a username, a code, `CONSOLE/INSTANCE`, "
-            "a token's prefix or a request's ID"
+            "a token's prefix or a request's ID; with its `object_type`"
         },
     )
     from_ = fields.Date(data_key="from", metadata={"description": "First day (UTC)"})

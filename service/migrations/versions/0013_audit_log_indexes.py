@@ -1,8 +1,8 @@
 """audit log indexes: the audit log pages newest first by (at, id), with or without a filter
 
-One index per filter of the audit log (actor, action, object type, object reference) leads
-with the filtered column and then holds the log's order, (at, id); the unfiltered log and a
-date range read (at, id). The index on `at` alone is replaced by (at, id).
+One index per filter of the audit log (actor, action, object type, object type and reference)
+leads with the filtered columns and then holds the log's order, (at, id); the unfiltered log
+and a date range read (at, id). The index on `at` alone is replaced by (at, id).
 
 Revision ID: 0013
 Revises: 0011
@@ -23,7 +23,7 @@ INDEXES = {
     "ix_audit_events_actor_at_id": ["actor", "at", "id"],
     "ix_audit_events_action_at_id": ["action", "at", "id"],
     "ix_audit_events_object_type_at_id": ["object_type", "at", "id"],
-    "ix_audit_events_object_ref_at_id": ["object_ref", "at", "id"],
+    "ix_audit_events_object_type_ref_at_id": ["object_type", "object_ref", "at", "id"],
 }
 
 
