@@ -141,18 +141,20 @@ def measure(url: str, var_dir: str, repeat: int, explain: bool) -> dict[str, flo
         cursors: dict[str, str] = {}
         for name, (query, filters) in filters_of(date.fromisoformat(str(middle)[:10])).items():
             queries[name] = query
-            selected = trail._select(filters, None, AuditEvent.id).order_by(None).subquery()
+            selected = trail.events_query(filters, None, AuditEvent.id).order_by(None).subquery()
             count = db.session.execute(select(func.count()).select_from(selected)).scalar_one()
             depth = max(int(count * 0.9) - 1, 0)
             row = db.session.execute(
-                trail._select(filters, None, AuditEvent.at, AuditEvent.id).offset(depth).limit(1)
+                trail.events_query(filters, None, AuditEvent.at, AuditEvent.id)
+                .offset(depth)
+                .limit(1)
             ).one_or_none()
             if row is not None:
                 cursors[name] = str(trail.Cursor(row[0], row[1]))
             say(f"  {name}: {count:,} events; deep page at event {depth:,}")
             if explain:
                 for label, cursor in (("first", None), ("deep", row)):
-                    query_sql = trail._select(
+                    query_sql = trail.events_query(
                         filters, trail.Cursor(cursor[0], cursor[1]) if cursor else None
                     ).limit(51)
                     compiled = query_sql.compile(db.engine, compile_kwargs={"literal_binds": True})

@@ -133,7 +133,7 @@ class AuditPage:
     next_cursor: Cursor | None
 
 
-def _select(filters: AuditFilters, after: Cursor | None, *columns: Any) -> Select[Any]:
+def events_query(filters: AuditFilters, after: Cursor | None, *columns: Any) -> Select[Any]:
     """The filtered events after the cursor (or `columns` of them), newest first by (at, id):
     each filter an equality on the leading column of its index, the order that index's next
     columns."""
@@ -161,7 +161,7 @@ def _select(filters: AuditFilters, after: Cursor | None, *columns: Any) -> Selec
 def page(filters: AuditFilters, after: Cursor | None = None, per_page: int = 50) -> AuditPage:
     """One page of the audit log: the newest `per_page` events after the cursor (from the
     newest without one)."""
-    rows = list(db.session.execute(_select(filters, after).limit(per_page + 1)).scalars())
+    rows = list(db.session.execute(events_query(filters, after).limit(per_page + 1)).scalars())
     events = rows[:per_page]
     more = len(rows) > per_page
     return AuditPage(events, Cursor(events[-1].at, events[-1].id) if more else None)
@@ -176,7 +176,7 @@ def export_rows(filters: AuditFilters) -> Iterator[list[str]]:
     after: Cursor | None = None
     while True:
         batch = db.session.execute(
-            _select(filters, after, AuditEvent.id, *columns).limit(EXPORT_BATCH)
+            events_query(filters, after, AuditEvent.id, *columns).limit(EXPORT_BATCH)
         ).all()
         for event_id, at, *rest in batch:
             *text, detail = rest

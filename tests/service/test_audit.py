@@ -45,7 +45,7 @@ def test_each_filter_reads_its_index_in_the_log_order_without_sorting(
     with app.app_context():
         if not is_sqlite(str(db.engine.url)):
             pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL's plans are in BENCHMARKS.md")
-        query = audit._select(filters, cursor).limit(51)
+        query = audit.events_query(filters, cursor).limit(51)
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         plan = " / ".join(
             row[-1] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
