@@ -14,6 +14,7 @@ from service.audit import audit
 from service.extensions import db
 from service.models import AuditEvent, User
 from tests.conftest import PASSWORD, Factory
+from tests.lifecycle import claim_and_decide, file, wait_status
 
 
 def stored_events(app: Flask, count: int, at: datetime, **fields: Any) -> None:
@@ -161,3 +162,27 @@ def test_token_creation_and_revocation_are_audited(
     ]
     assert events[1]["detail"]["name"] == token["name"]
     assert token["token"] not in str(response.json)
+
+
+def test_each_request_decision_is_in_the_audit_log_once(
+    app: Flask, demo_directory: Factory, api_as: Any, worker: Any
+) -> None:
+    """Through the real workflow: an approval of one request and the cancellation of another
+    are each audited once, by whoever decided, with the comment given."""
+    partner, agent, admin = api_as("pacct"), api_as("agent"), api_as("root")
+    approved = file(partner, "establish_link", "ACCT-01", "BETA").json["id"]
+    cancelled = file(partner, "enable_access", "ACCT-01", "GAMMA").json["id"]
+    wait_status(partner, approved, "awaiting_agent")
+    assert claim_and_decide(agent, approved, "review", "approve").status_code == 200
+    wait_status(partner, approved, "completed")
+    answer = partner.post(f"/api/v1/requests/{cancelled}/cancel", json={"reason": "Not needed"})
+    assert answer.status_code == 200, answer.json
+    wait_status(partner, cancelled, "cancelled")
+
+    def decisions(request_id: str) -> list[tuple[str, str, str | None]]:
+        query = f"object_type=request&object_ref={request_id}"
+        items = admin.get(f"/api/v1/audit?{query}").json["items"]
+        return [(e["actor"], e["action"], e["comment"]) for e in items]
+
+    assert decisions(approved) == [("agent", "request.approved", None)]
+    assert decisions(cancelled) == [("pacct", "request.cancelled", "Not needed")]
