@@ -13,11 +13,13 @@ from temporalio.exceptions import ApplicationError
 
 from domain.kinds import KINDS
 from domain.sla import SlaState
-from domain.vocabulary import RequestKind, RequestStatus
+from domain.vocabulary import Decision, RequestKind, RequestStatus
+from service.audit import audit
 from service.directory import relationship_between
 from service.extensions import db, reading_only
 from service.metrics import rollups
 from service.models import (
+    AuditEvent,
     Console,
     Instance,
     Request,
@@ -40,6 +42,18 @@ REQUEST_MIRRORS = (
     "sla_state",
     "customer_wait_seconds",
 )
+# The timeline's actions that decide a request, and the audit trail's name of each. The audit
+# event is written with the timeline event, in the same transaction, so it is there exactly
+# once: a retried projection skips timeline events already stored, and one that forgets what
+# a lost workflow task projected forgets its audit events too.
+DECISION_ACTIONS = {
+    Decision.APPROVE.value: "request.approved",
+    Decision.REJECT.value: "request.rejected",
+    Decision.REQUEST_INFO.value: "request.info_requested",
+    Decision.GRANT.value: "request.granted",
+    Decision.DECLINE.value: "request.declined",
+    "cancelled": "request.cancelled",
+}
 # A task's columns mirror every field of its snapshot but its key (set once, with the row), the
 # assignee's name (the row joins the user) and the public ID (the row's own).
 TASK_MIRRORS = tuple(
@@ -91,7 +105,8 @@ class ProjectionActivities(ProjectionInterface):
         update and numbers its next events as the lost ones were, so its next snapshot is not
         ahead of what the lost one wrote and would be skipped for good. A stored event that
         differs from the snapshot's of the same number gives it away: the stored events from
-        there on, and the tasks the snapshot does not hold, were never the workflow's.
+        there on, and the tasks the snapshot does not hold, were never the workflow's; nor
+        were the decisions among those events, whose audit events go with them.
         """
         numbers = [event.seq for event in state.events]
         stored = {
@@ -116,6 +131,23 @@ class ProjectionActivities(ProjectionInterface):
         ]
         if not differs:
             return False
+        forgotten = db.session.execute(
+            select(TimelineEvent.at, TimelineEvent.actor, TimelineEvent.action).where(
+                TimelineEvent.request_id == request.id,
+                TimelineEvent.seq >= min(differs),
+                TimelineEvent.action.in_(DECISION_ACTIONS),
+            )
+        ).all()
+        for at, actor, action in forgotten:
+            db.session.execute(
+                delete(AuditEvent).where(
+                    AuditEvent.object_ref == request.public_id,
+                    AuditEvent.object_type == "request",
+                    AuditEvent.action == DECISION_ACTIONS[action],
+                    AuditEvent.actor == actor,
+                    AuditEvent.at == at,
+                )
+            )
         db.session.execute(
             delete(TimelineEvent).where(
                 TimelineEvent.request_id == request.id, TimelineEvent.seq >= min(differs)
@@ -149,6 +181,16 @@ class ProjectionActivities(ProjectionInterface):
                     status=event.status,
                 )
             )
+            if event.action in DECISION_ACTIONS:
+                audit(
+                    event.actor,
+                    DECISION_ACTIONS[event.action],
+                    request,
+                    request.public_id,
+                    event.comment,
+                    at=event.at,
+                    seq=event.seq,
+                )
             if event.status != request.status:
                 self._change_period(request, RequestStatus(event.status), event.at)
                 request.status = RequestStatus(event.status)

@@ -224,7 +224,8 @@ def _digest(token: str) -> str:
 
 
 def create_token(user: User, name: str | None = None) -> tuple[ApiToken, str]:
-    """A new personal API token for the user; the secret is returned once and never stored."""
+    """A new personal API token for the user, audited; the secret is returned once and never
+    stored."""
     name = (name or "").strip() or f"token created {utcnow():%Y-%m-%d %H:%M} UTC"
     if len(name) > 100:
         raise Invalid("The token name is too long.", fields={"name": ["At most 100 characters."]})
@@ -239,6 +240,17 @@ def create_token(user: User, name: str | None = None) -> tuple[ApiToken, str]:
         expires_at=now + timedelta(days=int(current_app.config["TOKEN_TTL_DAYS"])),
     )
     db.session.add(token)
+    db.session.flush()
+    audit(
+        user.username,
+        "token.created",
+        token,
+        token.prefix,
+        token=token.id,
+        name=name,
+        expires_at=token.expires_at.isoformat(timespec="seconds"),
+        via=request.endpoint if has_request_context() else None,
+    )
     db.session.commit()
     return token, secret
 
@@ -255,11 +267,20 @@ def list_tokens(user: User) -> list[ApiToken]:
 
 
 def revoke_token(user: User, token_id: int) -> None:
-    """Revoke one of the user's own tokens; another user's token is not found."""
+    """Revoke one of the user's own tokens, audited; another user's token is not found."""
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id or token.revoked_at is not None:
         raise NotFound(f"No API token {token_id}.")
     token.revoked_at = utcnow()
+    audit(
+        user.username,
+        "token.revoked",
+        token,
+        token.prefix,
+        token=token.id,
+        name=token.name,
+        via=request.endpoint if has_request_context() else None,
+    )
     db.session.commit()
 
 

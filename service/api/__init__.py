@@ -162,12 +162,22 @@ OPENAPI_CONFIG: dict[str, Any] = {
 
 def init_app(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document on the app."""
-    from service.api import directory, me, metrics, notifications, requests, tasks, tokens, users
+    from service.api import (
+        audit,
+        directory,
+        me,
+        metrics,
+        notifications,
+        requests,
+        tasks,
+        tokens,
+        users,
+    )
 
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
     # One per app: it holds that app's OpenAPI document.
     api = LinkDeskApi(app, spec_kwargs={"extra_plugins": [IdempotencyKeyPlugin(), CommonErrors()]})
     api.spec.components.parameter("IdempotencyKey", "header", IDEMPOTENCY_KEY_PARAMETER)
-    for module in (tokens, me, directory, requests, tasks, notifications, metrics, users):
+    for module in (tokens, me, directory, requests, tasks, notifications, metrics, users, audit):
         api.register_blueprint(module.blp)

@@ -19,8 +19,9 @@ from domain.vocabulary import (
     TaskState,
     TaskType,
 )
+from service import audit
 from service.directory import is_valid_code
-from service.errors import ErrorSchema
+from service.errors import ErrorSchema, Invalid
 from service.extensions import MAX_ID
 from service.models import format_request_id, parse_id
 from service.requests import (
@@ -623,4 +624,76 @@ class StaleErrorSchema(ErrorSchema):
 class SessionsEndedSchema(UserSchema):
     sessions_ended = fields.Integer(
         required=True, metadata={"description": "Sessions that the deactivation ended"}
+    )
+
+
+# The audit log (admins) ----------------------------------------------------------------------
+
+
+def _is_audit_cursor(value: str) -> None:
+    try:
+        audit.Cursor.parse(value)
+    except Invalid as exc:
+        raise ma.ValidationError(exc.fields["cursor"]) from None
+
+
+class AuditFilterArgs(InputSchema):
+    """The audit log's filters and cursor, for the API and the page alike."""
+
+    actor = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Who acted: a username, `anonymous` or a command's name"},
+    )
+    action = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "What was done, e.g. `token.created` or `user.deactivated`"},
+    )
+    object_type = fields.String(
+        validate=validate.OneOf(audit.OBJECT_TYPES),
+        metadata={"description": "The kind of object acted on"},
+    )
+    object_ref = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={
+            "description": "The object's reference: a username, a code, `CONSOLE/INSTANCE`, "
+            "a token's prefix or a request's ID; with its `object_type`"
+        },
+    )
+    from_ = fields.Date(data_key="from", metadata={"description": "First day (UTC)"})
+    to = fields.Date(metadata={"description": "Last day (UTC, included)"})
+    cursor = fields.String(
+        validate=_is_audit_cursor,
+        metadata={
+            "pattern": audit.CURSOR_PATTERN,
+            "description": "Where to go on from: the `next_cursor` of the previous page (with "
+            "the same filters). Without it, the newest events. The log is ordered newest "
+            "first by (time, ID) and paged by that key, not by offset, so a page never "
+            "repeats or skips an event when new ones arrive meanwhile.",
+        },
+    )
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AuditArgsSchema(Schema, AuditFilterArgs):
+    """The audit log's query arguments: an unknown one is refused."""
+
+
+class AuditEventSchema(Schema):
+    id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    object_type = fields.String(required=True)
+    object_ref = fields.String(required=True)
+    comment = fields.String(required=True, allow_none=True)
+    detail = fields.Dict(required=True, metadata={"description": "What else the event says"})
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEventSchema), required=True, attribute="events")
+    per_page = fields.Integer(required=True)
+    next_cursor = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The `cursor` of the next page; null on the last page"},
     )

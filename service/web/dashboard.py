@@ -8,19 +8,17 @@ exist (404), exactly like the turnaround API.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from domain.vocabulary import ConsoleType, RequestKind, Role
 from service import auth
 from service import requests as service
 from service.errors import Invalid
+from service.exports import csv_download
 from service.metrics import figures, report
 from service.metrics.backlog import Backlog, backlog
 from service.metrics.figures import AgentLoad, Bucket, DayCount, GroupFigures
@@ -39,7 +37,6 @@ GROUP_LABELS = {
     "agent": "Agent",
     "week": "Week",
 }
-CSV_CHUNK = 64 * 1024  # bytes of CSV sent at a time
 
 
 # Formatting --------------------------------------------------------------------------------
@@ -361,27 +358,6 @@ def dashboard() -> HtmlPage:
 # CSV exports -------------------------------------------------------------------------------
 
 
-def _csv(rows: Iterable[list[Any]], filename: str) -> Response:
-    """Rows as a CSV download, written out as they come."""
-
-    def chunks() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in rows:
-            writer.writerow(row)
-            if buffer.tell() >= CSV_CHUNK:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(chunks()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _name(what: str, selection: Selection) -> str:
     return f"linkdesk-{what}-{selection.start.isoformat()}-to-{selection.end.isoformat()}.csv"
 
@@ -392,7 +368,7 @@ def figures_csv() -> Response:
     """The figures table of the selection, one line per group, as CSV."""
     selection, group_by = _selection()
     rows = figures.figures(selection, group_by)
-    return _csv(figures.figures_csv_rows(rows), _name(f"figures-by-{group_by}", selection))
+    return csv_download(figures.figures_csv_rows(rows), _name(f"figures-by-{group_by}", selection))
 
 
 @bp.get("/dashboard/requests.csv")
@@ -408,4 +384,4 @@ def requests_csv() -> Response:
         console_type=selection.console_type,
         agent=selection.agent_id,
     )
-    return _csv(service.export_requests(user, filters), _name("requests", selection))
+    return csv_download(service.export_requests(user, filters), _name("requests", selection))

@@ -13,7 +13,7 @@ from marshmallow import fields, validate
 
 from domain.sla import SlaState
 from domain.vocabulary import ConsoleType, Decision, RequestKind, RequestStatus, Role, TaskType
-from service.api.schemas import InputSchema, RefField, RequestFilterArgs
+from service.api.schemas import AuditFilterArgs, InputSchema, RefField, RequestFilterArgs
 from service.auth import MAX_PASSWORD_LENGTH
 from service.errors import Invalid, NotFound, ServiceError
 from service.metrics.selection import GROUPINGS
@@ -71,6 +71,10 @@ class PageForm(FormSchema):
 class RelationshipFilterForm(PageForm):
     console = RefField(load_default=None)
     instance = RefField(load_default=None)
+
+
+class AuditFilterForm(FormSchema, AuditFilterArgs):
+    """The audit log page's filters and cursor: the API's query arguments, as a form."""
 
 
 def load_form(schema: FormSchema, data: Any = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from activities.projection import REQUEST_MIRRORS, TASK_MIRRORS, ProjectionActivities
 from domain.vocabulary import RequestStatus, TaskState, TaskType
 from service.extensions import db
-from service.models import Request, Task, TimelineEvent, User, utcnow
+from service.models import AuditEvent, Request, Task, TimelineEvent, User, utcnow
 from tests.conftest import Factory, waiting_request
 from workflows.shared import Projection, TaskSnapshot, TimelineEntry
 
@@ -101,3 +101,13 @@ def test_a_snapshot_replaces_what_a_workflow_task_temporal_never_recorded_projec
             select(Task.key, Task.state, Task.decision).where(Task.request_id == request.id)
         ).all()
         assert [tuple(t) for t in tasks] == [(1, TaskState.DONE, "cancelled")]
+        # The request_info decision that was never the workflow's leaves the audit trail with
+        # its timeline event; the cancellation is audited once, however often it is projected.
+        audited = db.session.execute(
+            select(AuditEvent.actor, AuditEvent.action, AuditEvent.at, AuditEvent.comment).where(
+                AuditEvent.object_type == "request", AuditEvent.object_ref == stored.public_id
+            )
+        ).all()
+        assert [tuple(e) for e in audited] == [
+            ("pacct", "request.cancelled", cancelled, "Not needed")
+        ]
