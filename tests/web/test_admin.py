@@ -80,21 +80,9 @@ def test_audit_rows_link_to_their_object_where_it_has_a_page(
     page = client.get("/admin/audit?from=2026-11-02&to=2026-11-02").text
     assert '<a href="/directory/relationships?console=ACCT-01&amp;instance=BETA">' in page
     assert '<a href="/requests/REQ-000042">REQ-000042</a>' in page
-    # No users admin page in this app: the user is named, not linked; a token has no page.
-    assert "</span> pvar</span></td>" in page
+    # A user links to the users page, searched for them; a token has no page.
+    assert '<a href="/admin/users?q=pvar">pvar</a>' in page
     assert "</span> ldk_abcdef</span></td>" in page
-
-
-def test_audit_rows_of_a_user_link_to_the_users_page_when_the_app_has_one(
-    app: Flask, demo_directory: Factory
-) -> None:
-    app.add_url_rule("/admin/users", "admin_users.index", lambda: "the users page")
-    with app.app_context():
-        audit("cli:test", "user.deactivated", User, "pvar")
-        db.session.commit()
-    client = app.test_client()
-    sign_in(client, "root")
-    assert '<a href="/admin/users">pvar</a>' in client.get("/admin/audit").text
     assert 'href="/admin/users">Users</a>' in client.get("/admin").text
 
 
