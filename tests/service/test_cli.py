@@ -283,9 +283,9 @@ def test_deactivate_user_ends_sessions_and_tokens_until_activated(
     assert run(app, "activate-user", "nobody").exit_code != 0
     with app.app_context():
         actions = db.session.execute(
-            select(AuditEvent.action, AuditEvent.actor, AuditEvent.detail).where(
-                AuditEvent.action.in_(["user.deactivated", "user.activated"])
-            )
+            select(AuditEvent.action, AuditEvent.actor, AuditEvent.detail)
+            .where(AuditEvent.action.in_(["user.deactivated", "user.activated"]))
+            .order_by(AuditEvent.id)
         ).all()
     assert actions == [
         (
