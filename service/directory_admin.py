@@ -21,7 +21,7 @@ from service import admin
 from service.directory import normalise_code
 from service.errors import Conflict, Invalid, NotFound
 from service.extensions import db
-from service.models import Console, Instance, Relationship, Request, User
+from service.models import Console, Instance, Relationship, Request, User, format_request_id
 
 OPEN_STATUSES = [status for status in RequestStatus if not status.is_terminal]
 
@@ -45,7 +45,7 @@ class OpenRequests(Conflict):
     code = "open_request"
 
     def __init__(self, pair: str, requests: list[int]) -> None:
-        names = ", ".join(f"#{number}" for number in requests)
+        names = ", ".join(format_request_id(number) for number in requests)
         super().__init__(
             f"Open request {names} is about {pair}: the override would change what it asks "
             "for. Nothing was saved; send it again with confirm to override anyway."

@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service.extensions import db
-from service.models import AuditEvent, Console, Instance, Relationship
+from service.models import AuditEvent, Console, Instance, Relationship, format_request_id
 from tests.conftest import Factory, waiting_request
 
 
@@ -166,7 +166,7 @@ def test_override_of_a_pair_with_an_open_request_needs_confirmation(app: Flask, 
     assert refused.status_code == 409, refused.json
     assert refused.json["error"]["code"] == "open_request"
     assert refused.json["requests"] == [request.id]
-    assert f"#{request.id}" in refused.json["error"]["message"]
+    assert format_request_id(request.id) in refused.json["error"]["message"]
     with app.app_context():
         row = db.session.execute(
             select(Relationship).join(Relationship.instance).where(Instance.code == "BETA")
