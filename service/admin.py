@@ -337,7 +337,7 @@ def import_csv(kind: str, stream: IO[str], actor: str) -> ImportResult:
         rows += 1
         try:
             with db.session.begin_nested():
-                _import_row(kind, row, actor)
+                import_row(kind, row, actor)
         except (Invalid, Conflict) as exc:
             details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
             errors.append(f"line {line}: {exc.message}" + (f" ({details})" if details else ""))
@@ -348,7 +348,7 @@ def import_csv(kind: str, stream: IO[str], actor: str) -> ImportResult:
     return ImportResult(rows, errors)
 
 
-def _import_row(kind: str, row: dict[str, str], actor: str) -> None:
+def import_row(kind: str, row: dict[str, str], actor: str) -> None:
     if kind == "consoles":
         upsert_console(row["code"] or "", row["name"] or "", row["type"] or "", actor)
     elif kind == "instances":

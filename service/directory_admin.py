@@ -11,17 +11,28 @@ requests) unless the administrator confirms it.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from domain.vocabulary import ConsoleType, RequestStatus
 from service import admin
 from service.directory import normalise_code
 from service.errors import Conflict, Invalid, NotFound
 from service.extensions import db
-from service.models import Console, Instance, Relationship, Request, User, format_request_id
+from service.models import (
+    AuditEvent,
+    Console,
+    Instance,
+    Relationship,
+    Request,
+    User,
+    format_request_id,
+)
 
 OPEN_STATUSES = [status for status in RequestStatus if not status.is_terminal]
 
@@ -195,3 +206,84 @@ def override_relationship(
     )
     db.session.commit()
     return row
+
+
+# CSV import from the browser: a preview of every row, then all or nothing ---------------------
+
+MAX_CSV_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """What importing one line of a CSV file would do: create, update, unchanged or error."""
+
+    line: int
+    action: str
+    ref: str
+    message: str = ""
+
+
+def preview_csv(actor: User, kind: str, text: str) -> list[PreviewRow]:
+    """What `admin.import_csv` would do with each line, found by doing it and rolling back:
+    the same rules, nothing written."""
+    if kind not in admin.CSV_COLUMNS:
+        raise Invalid(
+            f"Unknown kind {kind!r}.", fields={"kind": ["consoles, instances or relationships"]}
+        )
+    if len(text.encode()) > MAX_CSV_BYTES:
+        raise Invalid(
+            "The file is too large.", fields={"file": [f"At most {MAX_CSV_BYTES} bytes."]}
+        )
+    reader = csv.DictReader(io.StringIO(text))
+    columns = admin.CSV_COLUMNS[kind]
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise Invalid(
+            f"Missing column(s): {', '.join(missing)}.",
+            fields={"file": [f"The first line names the columns: {', '.join(columns)}."]},
+        )
+    last = db.session.execute(select(func.max(AuditEvent.id))).scalar_one() or 0
+    rows: list[PreviewRow] = []
+    try:
+        for line, row in enumerate(reader, start=2):
+            ref = "/".join(str(row.get(c) or "") for c in columns[:2] if kind == "relationships")
+            ref = ref or str(row.get("code") or "")
+            try:
+                with db.session.begin_nested():
+                    admin.import_row(kind, row, actor.username)
+            except (Invalid, Conflict) as exc:
+                details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
+                rows.append(
+                    PreviewRow(
+                        line, "error", ref, exc.message + (f" ({details})" if details else "")
+                    )
+                )
+                continue
+            events = list(
+                db.session.execute(
+                    select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id)
+                ).scalars()
+            )
+            if events:
+                last = events[-1].id
+                created = events[-1].detail.get("before") is None
+                rows.append(
+                    PreviewRow(line, "create" if created else "update", events[-1].object_ref)
+                )
+            else:
+                rows.append(PreviewRow(line, "unchanged", ref))
+    finally:
+        db.session.rollback()
+    return rows
+
+
+def import_csv(actor: User, kind: str, text: str) -> int:
+    """Import the CSV text all or nothing (`admin.import_csv`): how many rows; `Invalid` with
+    every line's error when any line is refused (then nothing was written)."""
+    preview_csv(actor, kind, text)  # the file's own checks (kind, size, columns)
+    result = admin.import_csv(kind, io.StringIO(text), actor.username)
+    if result.errors:
+        raise Invalid(
+            "Nothing was imported: " + " ".join(result.errors), fields={"file": result.errors}
+        )
+    return result.rows

@@ -10,8 +10,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from domain.vocabulary import ConsoleType, Role
-from service import auth, directory, directory_admin
-from service.errors import ServiceError
+from service import admin, auth, directory, directory_admin
+from service.errors import Invalid, ServiceError
 from service.models import Console, Instance, format_request_id
 from service.web.forms import (
     EditConsoleForm,
@@ -156,3 +156,65 @@ def update(kind: str, entry_id: int) -> Response:
         code = instance.code
     flash(f"{code} was saved.")
     return redirect(url_for("admin_directory.edit", kind=kind, entry_id=entry_id))
+
+
+# CSV import ----------------------------------------------------------------------------------
+
+KINDS = ("consoles", "instances", "relationships")
+
+
+def _import_page(problem: ServiceError | None = None, **shown: Any) -> str:
+    return render_template(
+        "admin_directory/import.html",
+        kinds=KINDS,
+        columns=admin.CSV_COLUMNS,
+        kind=request.form.get("kind", "consoles"),
+        errors=(problem.fields or {}) if problem else {},
+        message=problem.message if problem else None,
+        **shown,
+    )
+
+
+def _kind() -> str:
+    kind = request.form.get("kind", "")
+    if kind not in KINDS:
+        raise Invalid("Choose what the file holds.", fields={"kind": [", ".join(KINDS)]})
+    return kind
+
+
+@bp.get("/import")
+@admins_only
+def import_form() -> str:
+    """The form to upload a CSV file of consoles, instances or relationships."""
+    return _import_page()
+
+
+@bp.post("/import")
+@admins_only
+@refusals_shown_on(_import_page)
+def import_preview() -> str:
+    """What importing the uploaded file would do, line by line; nothing is written yet."""
+    kind = _kind()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("Choose a CSV file.", fields={"file": ["Required."]})
+    data = upload.read(directory_admin.MAX_CSV_BYTES + 1)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid(
+            "The file is not UTF-8 text.", fields={"file": ["Save it as CSV UTF-8."]}
+        ) from None
+    rows = directory_admin.preview_csv(auth.signed_in_user(), kind, text)
+    return _import_page(rows=rows, text=text, has_errors=any(r.action == "error" for r in rows))
+
+
+@bp.post("/import/apply")
+@admins_only
+@refusals_shown_on(_import_page)
+def import_apply() -> Response:
+    """Import the previewed file, all or nothing."""
+    kind = _kind()
+    count = directory_admin.import_csv(auth.signed_in_user(), kind, request.form.get("text", ""))
+    flash(f"{count} row(s) of {kind} were imported.")
+    return redirect(url_for("admin_directory.index"))

@@ -4,6 +4,7 @@ client, who may see the pages, refused forms and stale edits."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from typing import Any
@@ -166,3 +167,91 @@ def test_admin_overrides_a_relationship_after_confirming(
         expect(page.get_by_role("status")).to_contain_text("ACCT-01/BETA was overridden")
         shoot(page, "desktop-overridden")
         assert _flags(app, "ACCT-01", "BETA") == (True, True)
+
+
+def _upload(client: FlaskClient, kind: str, text: str | bytes) -> Any:
+    data = text.encode() if isinstance(text, str) else text
+    return client.post(
+        f"{PAGE}/import",
+        data={
+            "csrf_token": csrf_token(client, PAGE),
+            "kind": kind,
+            "file": (io.BytesIO(data), "d.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def _rows(page: str) -> list[tuple[str, str]]:
+    return re.findall(r'<td class="number">(\d+)</td><td>(\w+)</td>', page)
+
+
+def test_import_previews_every_line_then_applies_all(app: Flask, root: FlaskClient) -> None:
+    text = (
+        "code,name,type\nACCT-01,ACCT-01 firm,accountant\nVAR-01,Renamed,partner\n"
+        "NEW-9,New,partner\n"
+    )
+    preview = _upload(root, "consoles", text)
+    assert preview.status_code == 200
+    page = preview.get_data(as_text=True)
+    assert _rows(page) == [("2", "unchanged"), ("3", "update"), ("4", "create")]
+    with app.app_context():  # the preview wrote nothing
+        assert db.session.execute(select(Console).filter_by(code="NEW-9")).first() is None
+    assert not _events(app, "console.created")
+    applied = _post(root, f"{PAGE}/import/apply", {"kind": "consoles", "text": text})
+    assert applied.status_code == 302
+    with app.app_context():
+        assert (
+            db.session.execute(select(Console.name).filter_by(code="VAR-01")).scalar_one()
+            == "Renamed"
+        )
+        assert db.session.execute(select(Console).filter_by(code="NEW-9")).first() is not None
+
+
+def test_import_with_an_error_line_imports_nothing(app: Flask, root: FlaskClient) -> None:
+    text = "console,instance,access_enabled,linked\nACCT-01,OMEGA,yes,no\nACCT-01,NOPE,yes,yes\n"
+    preview = _upload(root, "relationships", text)
+    page = preview.get_data(as_text=True)
+    assert _rows(page) == [("2", "create"), ("3", "error")]
+    assert "Unknown instance" in page and "Import all" not in page
+    refused = _post(root, f"{PAGE}/import/apply", {"kind": "relationships", "text": text})
+    assert refused.status_code == 422 and "line 3" in refused.get_data(as_text=True)
+    with app.app_context():
+        pairs = db.session.execute(
+            select(func.count())
+            .select_from(Relationship)
+            .join(Relationship.instance)
+            .where(Instance.code == "OMEGA")
+        ).scalar_one()
+        assert pairs == 0
+    for bad, message in (
+        ("code,name\n", "Missing column"),
+        (b"\xff\xfe", "not UTF-8"),
+    ):
+        answer = _upload(root, "consoles", bad)
+        assert answer.status_code == 422 and message in answer.get_data(as_text=True)
+    assert _upload(root, "users", "x").status_code == 422
+
+
+@pytest.mark.browser
+def test_import_preview_fits_a_desktop_and_a_phone(
+    open_page: Callable[..., Page], shoot: Shoot, demo_directory: Factory
+) -> None:
+    text = b"code,name\nOMEGA,Omega Ltd\nZETA,Zeta\nBETA,BETA Inc\n!!,Bad\n"
+    for name, page in (("desktop", open_page()), ("phone", open_page(viewport=PHONE))):
+        browser_sign_in(page, shoot, "root")
+        page.goto(PAGE)
+        page.get_by_role("link", name="import a CSV file").click()
+        page.get_by_label("The file holds").select_option("instances")
+        upload = {"name": "instances.csv", "mimeType": "text/csv", "buffer": text}
+        page.get_by_label("CSV file").set_input_files(upload)  # type: ignore[arg-type]
+        page.get_by_role("button", name="Preview").click()
+        rows = page.locator("table tbody tr")
+        expect(rows).to_have_count(4)
+        expect(rows.nth(0)).to_contain_text("update")
+        expect(rows.nth(1)).to_contain_text("create")
+        expect(rows.nth(2)).to_contain_text("unchanged")
+        expect(rows.nth(3)).to_contain_text("error")
+        expect(page.get_by_role("button", name=re.compile("^Import all"))).to_have_count(0)
+        fits_width(page)
+        shoot(page, f"{name}-preview")
