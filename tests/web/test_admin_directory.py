@@ -18,9 +18,8 @@ from sqlalchemy import func, select
 from service.extensions import db
 from service.models import AuditEvent, Console, Instance, Relationship, format_request_id
 from tests.conftest import Factory, csrf_token, sign_in, waiting_request
-from tests.web.conftest import PHONE, Shoot
+from tests.web.conftest import PHONE, Shoot, fits_width
 from tests.web.conftest import sign_in as browser_sign_in
-from tests.web.test_admin_users import fits_width
 
 PAGE = "/admin/directory"
 
