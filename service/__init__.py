@@ -29,7 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     from service import auth, errors, headers, health, idempotency, sso
     from service.extensions import IdConverter, db, migrate
     from service.temporal import TemporalBridge
-    from service.web import admin, admin_users, dashboard, mfa, queue, views
+    from service.web import admin, admin_directory, admin_users, dashboard, mfa, queue, views
     from service.web import requests as request_pages
     from service.web import sso as sso_pages
     from workflows.client import TemporalSettings
@@ -61,6 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, serving: bool = Tr
     app.register_blueprint(queue.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_users.bp)
+    app.register_blueprint(admin_directory.bp)
     app.register_blueprint(admin.bp)
     app.extensions["linkdesk.temporal"] = TemporalBridge(TemporalSettings.from_config(app.config))
     if not serving:  # a fixed answer to every request: it has no key to sign with

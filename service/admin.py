@@ -39,7 +39,14 @@ def _name(value: str) -> str:
     return name
 
 
-def upsert_console(code: str, name: str, type_: str, actor: str) -> Console:
+def _named(values: dict[str, str]) -> dict[str, Any]:
+    """The values as the events' detail has always named them (beside `before`/`after`)."""
+    return dict(values)
+
+
+def upsert_console(
+    code: str, name: str, type_: str, actor: str, reason: str | None = None
+) -> Console:
     """Create a console, or update the name and type of the one with this code."""
     code = _code(code)
     try:
@@ -53,15 +60,36 @@ def upsert_console(code: str, name: str, type_: str, actor: str) -> Console:
     if console is None:
         console = Console(code=code, name=_name(name), type=console_type)
         db.session.add(console)
-        audit(actor, "console.created", console, code, name=console.name, type=console_type.value)
+        after = {"name": console.name, "type": console_type.value}
+        audit(
+            actor,
+            "console.created",
+            console,
+            code,
+            reason,
+            **_named(after),
+            before=None,
+            after=after,
+        )
     elif (console.name, console.type) != (_name(name), console_type):
+        before = {"name": console.name, "type": ConsoleType(console.type).value}
         console.name, console.type = _name(name), console_type
-        audit(actor, "console.updated", console, code, name=console.name, type=console_type.value)
+        after = {"name": console.name, "type": console_type.value}
+        audit(
+            actor,
+            "console.updated",
+            console,
+            code,
+            reason,
+            **_named(after),
+            before=before,
+            after=after,
+        )
     db.session.flush()
     return console
 
 
-def upsert_instance(code: str, name: str, actor: str) -> Instance:
+def upsert_instance(code: str, name: str, actor: str, reason: str | None = None) -> Instance:
     """Create an instance, or update the name of the one with this company code."""
     code = _code(code)
     instance = db.session.execute(
@@ -70,10 +98,31 @@ def upsert_instance(code: str, name: str, actor: str) -> Instance:
     if instance is None:
         instance = Instance(code=code, name=_name(name))
         db.session.add(instance)
-        audit(actor, "instance.created", instance, code, name=instance.name)
+        after = {"name": instance.name}
+        audit(
+            actor,
+            "instance.created",
+            instance,
+            code,
+            reason,
+            **_named(after),
+            before=None,
+            after=after,
+        )
     elif instance.name != _name(name):
+        before = {"name": instance.name}
         instance.name = _name(name)
-        audit(actor, "instance.updated", instance, code, name=instance.name)
+        after = {"name": instance.name}
+        audit(
+            actor,
+            "instance.updated",
+            instance,
+            code,
+            reason,
+            **_named(after),
+            before=before,
+            after=after,
+        )
     db.session.flush()
     return instance
 
@@ -96,9 +145,9 @@ def set_relationship(
     if row is None:
         row = Relationship(console=console, instance=instance)
         db.session.add(row)
-    before = (bool(row.access_enabled), bool(row.linked))
+    before = None if row.id is None else _flags(row)
     row.access_enabled, row.linked = access_enabled, linked
-    if row.id is None or before != (access_enabled, linked):
+    if before != _flags(row):
         audit(
             actor,
             "relationship.set",
@@ -107,9 +156,15 @@ def set_relationship(
             reason,
             access_enabled=access_enabled,
             linked=linked,
+            before=before,
+            after=_flags(row),
         )
     db.session.flush()
     return row
+
+
+def _flags(row: Relationship) -> dict[str, bool]:
+    return {"access_enabled": bool(row.access_enabled), "linked": bool(row.linked)}
 
 
 def check_scope(role: Role, console: Console | None, instances: list[Instance]) -> None:
@@ -282,7 +337,7 @@ def import_csv(kind: str, stream: IO[str], actor: str) -> ImportResult:
         rows += 1
         try:
             with db.session.begin_nested():
-                _import_row(kind, row, actor)
+                import_row(kind, row, actor)
         except (Invalid, Conflict) as exc:
             details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
             errors.append(f"line {line}: {exc.message}" + (f" ({details})" if details else ""))
@@ -293,7 +348,7 @@ def import_csv(kind: str, stream: IO[str], actor: str) -> ImportResult:
     return ImportResult(rows, errors)
 
 
-def _import_row(kind: str, row: dict[str, str], actor: str) -> None:
+def import_row(kind: str, row: dict[str, str], actor: str) -> None:
     if kind == "consoles":
         upsert_console(row["code"] or "", row["name"] or "", row["type"] or "", actor)
     elif kind == "instances":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -696,4 +697,100 @@ class AuditPageSchema(Schema):
         required=True,
         allow_none=True,
         metadata={"description": "The `cursor` of the next page; null on the last page"},
+    )
+
+
+# The directory, for administrators -----------------------------------------------------------
+
+
+def _required_reason() -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=2000), metadata=_REASON)
+
+
+_NAME = f"[^{NUL}]*[^{NUL}\\s][^{NUL}]*"  # not blank, and no NUL
+
+
+def _matching(pattern: str, message: str) -> Any:
+    def check(value: str) -> None:
+        if not re.fullmatch(pattern, value):
+            raise ma.ValidationError(message)
+
+    return check
+
+
+def _code() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=64),
+            _matching(CODE, "Letters, digits, '.', '-' or '_', with at least one letter."),
+        ],
+        metadata={
+            "pattern": f"^({CODE})$",
+            "description": "Letters, digits, '.', '-' or '_', with a letter; kept upper-case",
+        },
+    )
+
+
+def _name(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=[validate.Length(min=1, max=200), _matching(_NAME, "A name is required.")],
+        metadata={"pattern": f"^{_NAME}$"},
+        **kwargs,
+    )
+
+
+class ConsoleCreateSchema(Schema):
+    code = _code()
+    name = _name(required=True)
+    type = fields.Enum(ConsoleType, by_value=True, required=True)
+    reason = _required_reason()
+
+
+class ConsoleUpdateSchema(Schema):
+    name = _name()
+    type = fields.Enum(ConsoleType, by_value=True)
+    reason = _required_reason()
+
+
+class InstanceCreateSchema(Schema):
+    code = _code()
+    name = _name(required=True)
+    reason = _required_reason()
+
+
+class InstanceUpdateSchema(Schema):
+    name = _name()
+    reason = _required_reason()
+
+
+class ConsoleStaleErrorSchema(ErrorSchema):
+    """A 409 for an edit made from an older state: the console as it is now."""
+
+    current = fields.Nested(ConsoleSchema)
+
+
+class InstanceStaleErrorSchema(ErrorSchema):
+    """A 409 for an edit made from an older state: the instance as it is now."""
+
+    current = fields.Nested(InstanceSchema)
+
+
+class RelationshipOverrideSchema(Schema):
+    console = RefField(required=True)
+    instance = RefField(required=True)
+    access_enabled = fields.Boolean(required=True)
+    linked = fields.Boolean(required=True)
+    reason = _required_reason()
+    confirm = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Override even though open requests are about this pair"},
+    )
+
+
+class OpenRequestErrorSchema(ErrorSchema):
+    """A 409 for an override of a relationship that open requests are about."""
+
+    requests = fields.List(
+        fields.Integer(), metadata={"description": "The IDs of the open requests"}
     )

@@ -20,6 +20,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 USERS_PAGE = "admin_users.index"
 # The directory pages the admin home links to, where the app has them: (endpoint, label).
 DIRECTORY_PAGES = (
+    ("admin_directory.index", "Edit the directory (consoles, instances, relationship overrides)"),
     ("web.consoles", "Consoles"),
     ("web.instances", "Instances (companies)"),
     ("web.relationships", "Relationships"),

@@ -328,3 +328,45 @@ class EditUserForm(UserForm):
 
 class ReasonForm(FormSchema):
     reason = _reason()
+
+
+# The directory, for administrators -----------------------------------------------------------
+
+
+def _required_reason() -> fields.String:
+    return _text("Say why: the reason is kept in the audit log.", 2000)
+
+
+class NewConsoleForm(FormSchema):
+    code = fields.String(required=True, validate=validate.Length(max=64))
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    type = fields.String(required=True, validate=validate.Length(max=32))
+    reason = _required_reason()
+
+
+class EditConsoleForm(FormSchema):
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    type = fields.String(required=True, validate=validate.Length(max=32))
+    reason = _required_reason()
+    etag = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class NewInstanceForm(FormSchema):
+    code = fields.String(required=True, validate=validate.Length(max=64))
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    reason = _required_reason()
+
+
+class EditInstanceForm(FormSchema):
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    reason = _required_reason()
+    etag = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class OverrideForm(FormSchema):
+    console = fields.String(required=True, validate=validate.Length(max=64))
+    instance = fields.String(required=True, validate=validate.Length(max=64))
+    access_enabled = fields.Boolean(load_default=False)
+    linked = fields.Boolean(load_default=False)
+    reason = _required_reason()
+    confirm = fields.Boolean(load_default=False)

@@ -190,7 +190,7 @@ def test_unknown_api_path_and_method_are_json_errors(demo_directory: Factory, ap
     missing = api.get("/api/v1/nothing-here")
     assert missing.status_code == 404
     assert missing.json["error"]["code"] == "not_found"
-    wrong_method = api.post("/api/v1/consoles", json={})
+    wrong_method = api.client.delete("/api/v1/consoles", headers=api.headers)
     assert wrong_method.status_code == 405
     assert wrong_method.json["error"]["code"] == "method_not_allowed"
 

@@ -90,3 +90,11 @@ def table_rows(page: Page) -> list[list[str]]:
     """The cell texts of every body row of the page's table."""
     rows = page.locator("table tbody tr")
     return [[cell.strip() for cell in row.locator("td").all_inner_texts()] for row in rows.all()]
+
+
+def fits_width(page: Page) -> None:
+    """The page is no wider than the screen (nothing to scroll sideways)."""
+    scroll_width, inner_width = page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert scroll_width <= inner_width, f"page is {scroll_width}px wide on a {inner_width}px screen"

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from service.extensions import db
 from service.models import AuditEvent, OutboxEmail, PasswordLink, User, UserSession, utcnow
 from tests.conftest import Factory, api_token, csrf_token, free_port, sign_in
-from tests.web.conftest import PHONE, Shoot
+from tests.web.conftest import PHONE, Shoot, fits_width
 from tests.web.conftest import sign_in as browser_sign_in
 
 NEW_PASSWORD = "partner's own passphrase"
@@ -43,13 +43,6 @@ def outbox_link(app: Flask, recipient: str) -> str:
         found = LINK.search(email.body)
         assert found, email.body
         return found.group(0)
-
-
-def fits_width(page: Page) -> None:
-    scroll_width, inner_width = page.evaluate(
-        "[document.documentElement.scrollWidth, window.innerWidth]"
-    )
-    assert scroll_width <= inner_width, f"page is {scroll_width}px wide on a {inner_width}px screen"
 
 
 @pytest.mark.browser
