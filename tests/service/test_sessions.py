@@ -309,7 +309,11 @@ def test_a_deactivated_users_sessions_and_tokens_stop_at_once(app: Flask, alice:
         event = db.session.execute(
             select(AuditEvent).where(AuditEvent.action == "user.deactivated")
         ).scalar_one()
-    assert json.loads(json.dumps(event.detail)) == {"sessions_ended": 1}
+    assert json.loads(json.dumps(event.detail)) == {
+        "before": {"active": True},
+        "after": {"active": False},
+        "sessions_ended": 1,
+    }
 
 
 def test_a_cookie_from_before_recorded_sessions_signs_nobody_in(
