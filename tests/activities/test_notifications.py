@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from email import message_from_bytes
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
@@ -15,29 +11,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.notifications import NotificationActivities
 from service.extensions import db
 from service.models import Notification, OutboxEmail
-from tests.conftest import Factory, free_port, waiting_request
+from tests.conftest import Factory, Inbox, waiting_request
 from workflows.shared import Notify
-
-
-class Inbox:
-    """Collects what the SMTP server receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, inbox
-    controller.stop()
 
 
 def test_email_goes_through_smtp_once_per_person_and_event(

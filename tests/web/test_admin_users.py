@@ -5,13 +5,11 @@ through the test client, who may see the pages, refused edits and the link's rul
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from email import message_from_bytes
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
@@ -19,7 +17,7 @@ from sqlalchemy import select, update
 
 from service.extensions import db
 from service.models import AuditEvent, OutboxEmail, PasswordLink, User, UserSession, utcnow
-from tests.conftest import Factory, api_token, csrf_token, free_port, sign_in
+from tests.conftest import Factory, Inbox, api_token, csrf_token, sign_in
 from tests.web.conftest import PHONE, Shoot, fits_width
 from tests.web.conftest import sign_in as browser_sign_in
 
@@ -282,25 +280,6 @@ def test_forgot_password_gives_no_hint_and_is_throttled(
             .all()
         )
         assert len(asked) == 4  # the throttled one is not counted
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, inbox
-    controller.stop()
 
 
 def test_the_link_goes_through_smtp_under_the_public_url(
